@@ -1,0 +1,174 @@
+// Pure translation of config resources into registry services and static workload instances.
+import type { Resource, ServiceEntrySpec, ServiceSpec, WorkloadEntrySpec, WorkloadSpec } from '../api/types.js';
+import { hostAliases, namespaceOf, resolveHost, serviceFqdn, spiffeId } from '../api/names.js';
+import type { Locality, PortProtocol, ServiceInfo, ServicePort, WorkloadInstance } from './model.js';
+
+const PROTOCOLS: PortProtocol[] = ['HTTP2', 'HTTPS', 'HTTP', 'GRPC', 'TCP', 'TLS'];
+
+/** Protocol from an explicit value, an appProtocol, or an Istio-style port name prefix (`http-web`, `grpc`). */
+export function inferProtocol(explicit: string | undefined, name: string | undefined, fallback: PortProtocol): PortProtocol {
+  for (const v of [explicit, name?.split('-')[0]]) {
+    if (!v) continue;
+    const u = v.toUpperCase();
+    if (u === 'H2C' || u === 'KUBERNETES.IO/H2C') return 'HTTP2';
+    if (u === 'GRPC-WEB') return 'HTTP';
+    if ((PROTOCOLS as string[]).includes(u)) return u as PortProtocol;
+  }
+  return fallback;
+}
+
+export function parseLocality(l: string | Locality | undefined): Locality | undefined {
+  if (!l) return undefined;
+  if (typeof l === 'object') return l;
+  const [region, zone, subZone] = l.split('/');
+  return { region: region || undefined, zone: zone || undefined, subZone: subZone || undefined };
+}
+
+export function labelsMatch(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
+  if (!selector) return false;
+  const entries = Object.entries(selector);
+  return entries.length > 0 && entries.every(([k, v]) => labels[k] === v);
+}
+
+export interface StaticWorkload {
+  /** ns/name */
+  key: string;
+  resource: Resource<WorkloadSpec>;
+}
+
+export interface StaticView {
+  services: ServiceInfo[];
+  /** WorkloadEntry and ServiceEntry endpoint instances (no proxy). */
+  instances: WorkloadInstance[];
+  /** Workload resources by ns/name: instances appear once their proxy ports are known. */
+  workloads: Map<string, Resource<WorkloadSpec>>;
+}
+
+export function buildStaticView(resources: readonly Resource[], trustDomain: string): StaticView {
+  const services = new Map<string, ServiceInfo>();
+  const instances: WorkloadInstance[] = [];
+  const workloads = new Map<string, Resource<WorkloadSpec>>();
+
+  for (const r of resources) {
+    const ns = namespaceOf(r);
+    if (r.kind === 'Service') {
+      const spec = (r.spec ?? {}) as ServiceSpec;
+      const fqdn = serviceFqdn(r.metadata.name, ns);
+      services.set(fqdn, {
+        name: r.metadata.name,
+        namespace: ns,
+        fqdn,
+        aliases: hostAliases(r.metadata.name, ns),
+        ports: (spec.ports ?? []).map((p) => ({
+          name: p.name,
+          port: p.port,
+          targetPort: typeof p.targetPort === 'number' ? p.targetPort : p.port,
+          protocol: inferProtocol(p.appProtocol, p.name, 'HTTP'),
+          ...(typeof p.targetPort === 'string' ? { targetPortName: p.targetPort } : {}),
+        })) as ServicePort[],
+        selector: spec.selector && Object.keys(spec.selector).length ? spec.selector : undefined,
+        source: 'Service',
+      });
+    } else if (r.kind === 'Workload') {
+      workloads.set(`${ns}/${r.metadata.name}`, r as Resource<WorkloadSpec>);
+    }
+  }
+
+  for (const r of resources) {
+    const ns = namespaceOf(r);
+    if (r.kind === 'ServiceEntry') {
+      const spec = (r.spec ?? {}) as ServiceEntrySpec;
+      const ports: ServicePort[] = (spec.ports ?? []).map((p) => ({
+        name: p.name,
+        port: p.number,
+        targetPort: p.targetPort ?? p.number,
+        protocol: inferProtocol(p.protocol, p.name, 'TCP'),
+      }));
+      const hosts = (spec.hosts ?? []).map((h) => h.toLowerCase());
+      for (const host of hosts) {
+        if (services.has(host)) continue;
+        services.set(host, {
+          name: r.metadata.name,
+          namespace: ns,
+          fqdn: host,
+          aliases: [host],
+          ports,
+          selector: spec.workloadSelector?.matchLabels,
+          source: 'ServiceEntry',
+        });
+      }
+      (spec.endpoints ?? []).forEach((ep, i) => {
+        if (!ep.address) return;
+        instances.push(
+          entryInstance(`${r.metadata.name}-${i}`, ns, ep, trustDomain, 'ServiceEntry', hosts, (name) =>
+            ports.find((p) => p.name === name),
+          ),
+        );
+      });
+    } else if (r.kind === 'WorkloadEntry') {
+      instances.push(entryInstance(r.metadata.name, ns, (r.spec ?? {}) as WorkloadEntrySpec, trustDomain, 'WorkloadEntry', [], () => undefined, r.metadata.labels));
+    }
+  }
+
+  // A Workload naming an undeclared service implies it, with the workload's ports.
+  for (const [, w] of workloads) {
+    const ns = namespaceOf(w);
+    const svcName = w.spec?.service;
+    if (!svcName) continue;
+    const fqdn = resolveHost(svcName, ns);
+    const existing = services.get(fqdn);
+    const ports: ServicePort[] = (w.spec.ports ?? []).map((p) => ({
+      name: p.name,
+      port: p.port,
+      targetPort: p.port,
+      protocol: inferProtocol(p.protocol, p.name, 'HTTP'),
+    }));
+    if (!existing) {
+      const [name, sns] = fqdn.split('.');
+      services.set(fqdn, { name, namespace: sns ?? ns, fqdn, aliases: hostAliases(name, sns ?? ns), ports, source: 'Workload' });
+    } else if (existing.source === 'Workload') {
+      for (const p of ports) if (!existing.ports.some((q) => q.port === p.port)) existing.ports.push(p);
+    }
+  }
+
+  const svcList = [...services.values()].sort((a, b) => a.fqdn.localeCompare(b.fqdn));
+  for (const inst of instances) inst.services = mergeServices(inst, svcList);
+  return { services: svcList, instances, workloads };
+}
+
+function entryInstance(
+  name: string,
+  ns: string,
+  spec: WorkloadEntrySpec,
+  trustDomain: string,
+  source: 'WorkloadEntry' | 'ServiceEntry',
+  services: string[],
+  portOf: (name: string) => ServicePort | undefined,
+  metaLabels?: Record<string, string>,
+): WorkloadInstance {
+  const sa = spec.serviceAccount || 'default';
+  return {
+    name,
+    namespace: ns,
+    labels: { ...(metaLabels ?? {}), ...(spec.labels ?? {}) },
+    serviceAccount: sa,
+    identity: spiffeId(trustDomain, ns, sa),
+    services: [...services],
+    address: spec.address ?? '',
+    ports: Object.entries(spec.ports ?? {}).map(([pname, port]) => ({
+      name: pname,
+      port,
+      protocol: portOf(pname)?.protocol ?? inferProtocol(undefined, pname, 'HTTP'),
+    })),
+    locality: parseLocality(spec.locality),
+    health: 'HEALTHY',
+    source,
+  };
+}
+
+/** Services an instance belongs to: explicit ones plus same-namespace selectors matching its labels. */
+export function mergeServices(inst: WorkloadInstance, services: readonly ServiceInfo[]): string[] {
+  const out = new Set(inst.services);
+  for (const s of services) if (s.namespace === inst.namespace && labelsMatch(s.selector, inst.labels)) out.add(s.fqdn);
+  return [...out].sort();
+}

@@ -1,0 +1,269 @@
+// The service registry: services and workload instances from config plus the workloads proxies register on connect.
+import { isIP } from 'node:net';
+import type { Resource, WorkloadSpec } from '../api/types.js';
+import { resolveHost, spiffeId, trustDomainOf } from '../api/names.js';
+import type { PortProtocol, RegistrySnapshot, ServiceInfo, WorkloadInstance } from './model.js';
+import { buildStaticView, inferProtocol, mergeServices, parseLocality, type StaticView } from './registry-static.js';
+import { ProxyPortAllocator, type ProxyPorts } from './proxy-ports.js';
+
+/** One entry of a proxy's `node.metadata.WORKLOADS` (docs/xds-contract.md). */
+export interface ProxyWorkloadMeta {
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  serviceAccount?: string;
+  service?: string;
+  ports?: { name?: string; port: number; protocol?: string }[];
+  address?: string;
+  inboundPort?: number;
+  outboundPort?: number;
+  adminPort?: number;
+  locality?: string | { region?: string; zone?: string; subZone?: string };
+}
+
+/** What a join token allows: registering workloads of this namespace and service account. */
+export interface TokenGrant {
+  namespace: string;
+  serviceAccount: string;
+}
+
+/** A registration the proxy is not allowed to make, or that makes no sense; the message says which and why. */
+export class RegistrationError extends Error {}
+
+export interface RegistryOptions {
+  stateDir?: string;
+  /** How long a disconnected proxy's workloads stay (as UNHEALTHY) before leaving; default 30 s. */
+  graceMs?: number;
+}
+
+interface ProxyEntry {
+  id: string;
+  metas: ProxyWorkloadMeta[];
+  connected: boolean;
+  timer?: NodeJS.Timeout;
+}
+
+export class Registry {
+  private resources: readonly Resource[] = [];
+  private view: StaticView = { services: [], instances: [], workloads: new Map() };
+  private trustDomain = 'cluster.local';
+  private readonly proxies = new Map<string, ProxyEntry>();
+  private readonly ports: ProxyPortAllocator;
+  private readonly listeners = new Set<() => void>();
+  private cached: RegistrySnapshot | undefined;
+  private byProxy = new Map<string, WorkloadInstance[]>();
+  readonly graceMs: number;
+
+  constructor(opts: RegistryOptions = {}) {
+    this.ports = new ProxyPortAllocator(opts.stateDir);
+    this.graceMs = opts.graceMs ?? 30_000;
+  }
+
+  /** Replaces the static part (a new config revision). */
+  setResources(resources: readonly Resource[]): void {
+    this.resources = resources;
+    this.trustDomain = trustDomainOf(resources);
+    this.view = buildStaticView(resources, this.trustDomain);
+    const needPorts = [...this.view.workloads.entries()]
+      .filter(([, w]) => !(w.spec?.proxy?.inboundPort && w.spec?.proxy?.outboundPort))
+      .map(([k]) => k)
+      .sort();
+    for (const k of needPorts) this.ports.allocate(k, this.reservedPorts());
+    this.changed();
+  }
+
+  /** Proxy ports of a Workload resource: explicit, else the allocated (persisted) ones. */
+  proxyPortsFor(namespace: string, name: string): ProxyPorts {
+    const key = `${namespace}/${name}`;
+    const p = this.view.workloads.get(key)?.spec?.proxy;
+    const alloc = p?.inboundPort && p?.outboundPort ? undefined : this.ports.allocate(key, this.reservedPorts());
+    return {
+      inboundPort: p?.inboundPort ?? alloc!.inboundPort,
+      outboundPort: p?.outboundPort ?? alloc!.outboundPort,
+      adminPort: p?.adminPort ?? alloc?.adminPort ?? 0,
+    };
+  }
+
+  /**
+   * Registers (or re-registers) the workloads a proxy hosts. `grant` is what its token allows;
+   * 'any' skips the check (no token verifier configured). Throws RegistrationError and changes nothing on refusal.
+   */
+  registerProxy(proxyId: string, metas: ProxyWorkloadMeta[], grant: TokenGrant | 'any' | undefined): WorkloadInstance[] {
+    for (const m of metas) this.checkMeta(m, grant);
+    const prev = this.proxies.get(proxyId);
+    if (prev?.timer) clearTimeout(prev.timer);
+    this.proxies.set(proxyId, { id: proxyId, metas, connected: true });
+    this.changed();
+    return this.proxyWorkloads(proxyId);
+  }
+
+  /** Marks a proxy's workloads UNHEALTHY; they leave after the grace period unless it comes back. */
+  proxyDisconnected(proxyId: string): void {
+    const e = this.proxies.get(proxyId);
+    if (!e || !e.connected) return;
+    e.connected = false;
+    e.timer = setTimeout(() => {
+      if (this.proxies.get(proxyId) === e && !e.connected) {
+        this.proxies.delete(proxyId);
+        this.changed();
+      }
+    }, this.graceMs);
+    e.timer.unref();
+    this.changed();
+  }
+
+  proxyWorkloads(proxyId: string): WorkloadInstance[] {
+    this.snapshot();
+    return this.byProxy.get(proxyId) ?? [];
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  snapshot(): RegistrySnapshot {
+    if (!this.cached) this.cached = this.build();
+    return this.cached;
+  }
+
+  close(): void {
+    for (const e of this.proxies.values()) clearTimeout(e.timer);
+  }
+
+  private changed(): void {
+    this.cached = undefined;
+    for (const l of [...this.listeners]) l();
+  }
+
+  private checkMeta(m: ProxyWorkloadMeta, grant: TokenGrant | 'any' | undefined): void {
+    if (!m || typeof m.name !== 'string' || !m.name) throw new RegistrationError('a WORKLOADS entry has no name');
+    const ns = m.namespace || 'default';
+    const where = `workload ${ns}/${m.name}`;
+    const sa = this.serviceAccountOf(m, this.view.workloads.get(`${ns}/${m.name}`));
+    if (grant === undefined) {
+      throw new RegistrationError(`${where}: no valid join token (send "authorization: Bearer <token>"; create one with \`trellis token create\`)`);
+    }
+    if (grant !== 'any' && (grant.namespace !== ns || grant.serviceAccount !== sa)) {
+      throw new RegistrationError(
+        `${where}: its service account ${ns}/${sa} is not allowed by the join token (which grants ${grant.namespace}/${grant.serviceAccount})`,
+      );
+    }
+    const addr = m.address;
+    if (addr !== undefined && addr !== '' && isIP(addr) === 0) throw new RegistrationError(`${where}: address "${addr}" is not an IP literal`);
+    for (const p of m.ports ?? []) {
+      if (!Number.isInteger(p?.port) || p.port <= 0 || p.port > 65535) throw new RegistrationError(`${where}: invalid port ${JSON.stringify(p)}`);
+    }
+  }
+
+  private serviceAccountOf(m: ProxyWorkloadMeta, res: Resource<WorkloadSpec> | undefined): string {
+    const service = res?.spec?.service ?? m.service;
+    return res?.spec?.serviceAccount || m.serviceAccount || (service ? service.split('.')[0] : '') || m.name;
+  }
+
+  private reservedPorts(): Set<number> {
+    const out = new Set<number>();
+    for (const w of this.view.workloads.values()) {
+      const p = w.spec?.proxy;
+      for (const n of [p?.inboundPort, p?.outboundPort, p?.adminPort, p?.metricsPort]) if (n) out.add(n);
+      for (const wp of w.spec?.ports ?? []) out.add(wp.port);
+    }
+    for (const e of this.proxies.values())
+      for (const m of e.metas) for (const n of [m.inboundPort, m.outboundPort, m.adminPort]) if (n) out.add(n);
+    return out;
+  }
+
+  private liveInstance(proxyId: string, m: ProxyWorkloadMeta, connected: boolean): WorkloadInstance {
+    const ns = m.namespace || 'default';
+    const res = this.view.workloads.get(`${ns}/${m.name}`);
+    const spec = res?.spec ?? ({} as Partial<WorkloadSpec>);
+    const service = spec.service ?? m.service;
+    const sa = this.serviceAccountOf(m, res);
+    const inbound = spec.proxy?.inboundPort ?? m.inboundPort;
+    const outbound = spec.proxy?.outboundPort ?? m.outboundPort;
+    const alloc = inbound && outbound ? undefined : this.ports.allocate(`${ns}/${m.name}`, this.reservedPorts());
+    const ports = spec.ports ?? m.ports ?? [];
+    return {
+      name: m.name,
+      namespace: ns,
+      labels: { ...(m.labels ?? {}), ...(res?.metadata.labels ?? {}) },
+      serviceAccount: sa,
+      identity: spiffeId(this.trustDomain, ns, sa),
+      services: service ? [resolveHost(service, ns)] : [],
+      address: m.address || spec.address || '127.0.0.1',
+      ports: ports.map((p) => ({ name: p.name, port: p.port, protocol: inferProtocol(p.protocol, p.name, 'HTTP') as PortProtocol })),
+      proxy: {
+        id: proxyId,
+        inboundPort: inbound ?? alloc!.inboundPort,
+        outboundPort: outbound ?? alloc!.outboundPort,
+        adminPort: spec.proxy?.adminPort ?? m.adminPort ?? alloc?.adminPort,
+      },
+      locality: spec.locality ?? parseLocality(m.locality),
+      health: connected ? 'HEALTHY' : 'UNHEALTHY',
+      source: 'proxy',
+    };
+  }
+
+  /** A declared Workload whose proxy has not connected: an UNHEALTHY endpoint, so callers see it exists. */
+  private declaredInstance(key: string, res: Resource<WorkloadSpec>): WorkloadInstance {
+    const ns = key.split('/')[0];
+    const sa = this.serviceAccountOf({ name: res.metadata.name }, res);
+    const pp = this.proxyPortsFor(ns, res.metadata.name);
+    return {
+      name: res.metadata.name,
+      namespace: ns,
+      labels: { ...(res.metadata.labels ?? {}) },
+      serviceAccount: sa,
+      identity: spiffeId(this.trustDomain, ns, sa),
+      services: res.spec?.service ? [resolveHost(res.spec.service, ns)] : [],
+      address: res.spec?.address || '127.0.0.1',
+      ports: (res.spec?.ports ?? []).map((p) => ({ name: p.name, port: p.port, protocol: inferProtocol(p.protocol, p.name, 'HTTP') })),
+      proxy: { id: '', inboundPort: pp.inboundPort, outboundPort: pp.outboundPort, adminPort: pp.adminPort || undefined },
+      locality: res.spec?.locality,
+      health: 'UNHEALTHY',
+      source: 'Workload',
+    };
+  }
+
+  private build(): RegistrySnapshot {
+    const services = this.view.services;
+    const byProxy = new Map<string, WorkloadInstance[]>();
+    const live = new Set<string>();
+    const workloads: WorkloadInstance[] = [];
+    for (const e of [...this.proxies.values()].sort((a, b) => a.id.localeCompare(b.id))) {
+      const list = e.metas.map((m) => this.liveInstance(e.id, m, e.connected));
+      for (const w of list) {
+        w.services = mergeServices(w, services);
+        live.add(`${w.namespace}/${w.name}`);
+      }
+      byProxy.set(e.id, list);
+      workloads.push(...list);
+    }
+    for (const [key, res] of [...this.view.workloads].sort(([a], [b]) => a.localeCompare(b))) {
+      if (live.has(key)) continue;
+      const w = this.declaredInstance(key, res);
+      w.services = mergeServices(w, services);
+      workloads.push(w);
+    }
+    for (const inst of this.view.instances) workloads.push({ ...inst, services: mergeServices(inst, services) });
+    this.byProxy = byProxy;
+    return { services: resolveNamedTargetPorts(services, workloads), workloads };
+  }
+}
+
+/** A Service targetPort given by name resolves to the port of that name on a member instance. */
+function resolveNamedTargetPorts(services: ServiceInfo[], workloads: WorkloadInstance[]): ServiceInfo[] {
+  return services.map((s) => {
+    if (!s.ports.some((p) => 'targetPortName' in p)) return s;
+    const members = workloads.filter((w) => w.services.includes(s.fqdn));
+    return {
+      ...s,
+      ports: s.ports.map((p) => {
+        const { targetPortName, ...rest } = p as typeof p & { targetPortName?: string };
+        if (!targetPortName) return rest;
+        const hit = members.flatMap((w) => w.ports).find((wp) => wp.name === targetPortName);
+        return { ...rest, targetPort: hit?.port ?? rest.port };
+      }),
+    };
+  });
+}
