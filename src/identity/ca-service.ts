@@ -1,0 +1,193 @@
+// The CertificateService gRPC server (CSR + join token -> SVID) and its client helper.
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { CertificateAuthority } from './ca.js';
+import { DEFAULT_SVID_TTL_SECONDS } from './ca.js';
+import { parseCsr, CsrError } from './csr.js';
+import { formatSpiffeId } from './spiffe.js';
+import { TokenError, type TokenIssuer } from './token.js';
+
+/** Works from src/identity and dist/identity alike: both sit one level below the package root. */
+export const CA_PROTO_FILE = fileURLToPath(new URL('../../proto/trellis/ca/v1/ca.proto', import.meta.url));
+export const CA_SERVICE_NAME = 'trellis.ca.v1.CertificateService';
+export const DEFAULT_MAX_TTL_SECONDS = DEFAULT_SVID_TTL_SECONDS;
+
+export type CaRefusal = 'unauthenticated' | 'permission_denied' | 'invalid_csr' | 'internal';
+
+/** Counters for the control plane's metrics. */
+export const caMetrics = { signed: 0, refused: new Map<CaRefusal, number>() };
+
+interface CreateRequest {
+  csr: string;
+  validity_seconds: number | string;
+}
+interface CreateResponse {
+  cert_chain: string[];
+  trust_bundle: string;
+}
+
+let serviceCache: grpc.ServiceDefinition | undefined;
+let clientCtor: grpc.ServiceClientConstructor | undefined;
+
+function loadService(): { service: grpc.ServiceDefinition; Client: grpc.ServiceClientConstructor } {
+  if (!serviceCache || !clientCtor) {
+    const def = protoLoader.loadSync(CA_PROTO_FILE, { keepCase: true, longs: Number, defaults: true });
+    const pkg = grpc.loadPackageDefinition(def) as unknown as {
+      trellis: { ca: { v1: { CertificateService: grpc.ServiceClientConstructor } } };
+    };
+    clientCtor = pkg.trellis.ca.v1.CertificateService;
+    serviceCache = clientCtor.service;
+  }
+  return { service: serviceCache, Client: clientCtor };
+}
+
+export interface CaServiceDeps {
+  ca: CertificateAuthority;
+  tokens: TokenIssuer;
+  maxTtlSeconds?: number;
+  onSigned?(id: string): void;
+  onRefused?(reason: string): void;
+}
+
+class Refusal extends Error {
+  constructor(
+    readonly code: grpc.status,
+    readonly reason: CaRefusal,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function bearer(md: grpc.Metadata): string {
+  const v = md.get('authorization')[0];
+  const s = typeof v === 'string' ? v : v ? v.toString('utf8') : '';
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(s);
+  if (!m) throw new Refusal(grpc.status.UNAUTHENTICATED, 'unauthenticated', 'missing join token: send "authorization: Bearer <token>" metadata');
+  return m[1];
+}
+
+/** Registers CertificateService on a server (the control plane's ADS server, typically). */
+export function addCertificateService(server: grpc.Server, deps: CaServiceDeps): void {
+  const maxTtl = deps.maxTtlSeconds ?? DEFAULT_MAX_TTL_SECONDS;
+  const handle = async (call: grpc.ServerUnaryCall<CreateRequest, CreateResponse>): Promise<{ res: CreateResponse; id: string }> => {
+    const token = bearer(call.metadata);
+    let grant;
+    try {
+      grant = await deps.tokens.verify(token);
+    } catch (err) {
+      const msg = err instanceof TokenError ? err.message : `the token cannot be verified: ${(err as Error).message}`;
+      throw new Refusal(grpc.status.UNAUTHENTICATED, 'unauthenticated', msg);
+    }
+    if (grant.trustDomain && grant.trustDomain !== deps.ca.trustDomain) {
+      throw new Refusal(
+        grpc.status.PERMISSION_DENIED,
+        'permission_denied',
+        `the token is for trust domain "${grant.trustDomain}" but this CA serves "${deps.ca.trustDomain}"`,
+      );
+    }
+    const granted = formatSpiffeId(deps.ca.trustDomain, grant.namespace, grant.serviceAccount);
+    let csr;
+    try {
+      csr = parseCsr(call.request.csr ?? '');
+    } catch (err) {
+      const msg = err instanceof CsrError ? err.message : String(err);
+      throw new Refusal(grpc.status.INVALID_ARGUMENT, 'invalid_csr', msg);
+    }
+    const asked = [...csr.uriSans, ...csr.commonNames.filter((cn) => cn !== '')];
+    const other = asked.find((n) => n !== granted);
+    if (other !== undefined || csr.uriSans.length > 1) {
+      throw new Refusal(
+        grpc.status.PERMISSION_DENIED,
+        'permission_denied',
+        `the token grants ${granted} but the CSR asks for ${other ?? csr.uriSans.join(', ')}`,
+      );
+    }
+    const askedTtl = Number(call.request.validity_seconds) || 0;
+    const ttl = askedTtl > 0 ? Math.min(askedTtl, maxTtl) : Math.min(DEFAULT_SVID_TTL_SECONDS, maxTtl);
+    const signed = await deps.ca.signCsr(csr, { spiffeId: granted, ttlSeconds: ttl });
+    return { res: { cert_chain: signed.certChainPem, trust_bundle: deps.ca.trustBundlePem() }, id: granted };
+  };
+
+  const { service } = loadService();
+  server.addService(service, {
+    CreateCertificate: (
+      call: grpc.ServerUnaryCall<CreateRequest, CreateResponse>,
+      callback: grpc.sendUnaryData<CreateResponse>,
+    ) => {
+      handle(call).then(
+        ({ res, id }) => {
+          caMetrics.signed++;
+          try {
+            deps.onSigned?.(id);
+          } catch {
+            /* a metrics hook must not fail the call */
+          }
+          callback(null, res);
+        },
+        (err: unknown) => {
+          const r =
+            err instanceof Refusal
+              ? err
+              : new Refusal(grpc.status.INTERNAL, 'internal', `the CA failed to sign: ${(err as Error).message}`);
+          caMetrics.refused.set(r.reason, (caMetrics.refused.get(r.reason) ?? 0) + 1);
+          try {
+            deps.onRefused?.(r.reason);
+          } catch {
+            /* ignore */
+          }
+          callback({ code: r.code, details: r.message });
+        },
+      );
+    },
+  } as grpc.UntypedServiceImplementation);
+}
+
+export interface CertificateResponse {
+  certChainPem: string[];
+  trustBundlePem: string;
+}
+
+/** A gRPC error from the CA, with its status code kept for callers that retry. */
+export class CaRequestError extends Error {
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CaRequestError';
+  }
+}
+
+/** Sends one CSR to the CA at `address` (plaintext gRPC, e.g. 127.0.0.1:15010). */
+export function requestCertificate(
+  address: string,
+  token: string,
+  csrPem: string,
+  ttlSeconds: number,
+  deadlineMs = 10_000,
+): Promise<CertificateResponse> {
+  const { Client } = loadService();
+  const client = new Client(address, grpc.credentials.createInsecure());
+  const md = new grpc.Metadata();
+  md.set('authorization', `Bearer ${token}`);
+  return new Promise<CertificateResponse>((resolve, reject) => {
+    const req: CreateRequest = { csr: csrPem, validity_seconds: Math.max(0, Math.floor(ttlSeconds)) };
+    (client as unknown as {
+      CreateCertificate(r: CreateRequest, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: CreateResponse) => void): void;
+    }).CreateCertificate(req, md, { deadline: Date.now() + deadlineMs }, (err, res) => {
+      client.close();
+      if (err) {
+        const what = err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED ? `cannot reach the CA at ${address}: ` : `the CA at ${address} refused: `;
+        reject(new CaRequestError(err.code, `${what}${err.details || err.message}`));
+        return;
+      }
+      if (!res || !res.cert_chain?.length) {
+        reject(new CaRequestError(grpc.status.INTERNAL, `the CA at ${address} returned no certificate`));
+        return;
+      }
+      resolve({ certChainPem: res.cert_chain, trustBundlePem: res.trust_bundle });
+    });
+  });
+}
