@@ -1,0 +1,78 @@
+// Registry instances -> ClusterLoadAssignment: service members, subset labels, localities, health, endpoint metadata.
+import { isIP } from 'node:net';
+import type { RegistrySnapshot, ServiceInfo, ServicePort, WorkloadInstance } from '../model.js';
+import { labelsMatch, trellisMetadata } from './util.js';
+
+/** The instances backing a service: by Service selector over labels (same namespace) or by membership. */
+export function serviceMembers(registry: RegistrySnapshot, svc: ServiceInfo): WorkloadInstance[] {
+  return registry.workloads.filter((w) => {
+    if (w.services.includes(svc.fqdn)) return true;
+    if (svc.selector && Object.keys(svc.selector).length > 0) {
+      // A Kubernetes Service selects in its own namespace; a ServiceEntry's workloadSelector likewise.
+      return w.namespace === svc.namespace && labelsMatch(svc.selector, w.labels);
+    }
+    return false;
+  });
+}
+
+/** The port the app of `w` listens on for service port `sp` (a same-named instance port wins, as with WorkloadEntry). */
+export function targetPortOf(w: WorkloadInstance, sp: ServicePort): number {
+  if (sp.name) {
+    const named = w.ports.find((p) => p.name === sp.name);
+    if (named) return named.port;
+  }
+  return sp.targetPort || sp.port;
+}
+
+export interface EndpointNotes {
+  push(note: string): void;
+}
+
+/** A ClusterLoadAssignment for `clusterName`: members of `svc` matching `subsetLabels`, grouped by locality. */
+export function loadAssignment(
+  clusterName: string,
+  registry: RegistrySnapshot,
+  svc: ServiceInfo,
+  sp: ServicePort,
+  subsetLabels: Record<string, string> | undefined,
+  notes?: EndpointNotes,
+): Record<string, unknown> {
+  const members = serviceMembers(registry, svc)
+    .filter((w) => labelsMatch(subsetLabels, w.labels))
+    .sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1));
+  const groups = new Map<string, { locality: Record<string, string>; lb_endpoints: object[] }>();
+  const seen = new Set<string>();
+  for (const w of members) {
+    if (isIP(w.address) === 0) {
+      notes?.push(`endpoint ${w.namespace}/${w.name} of ${clusterName} skipped: address "${w.address}" is not an IP literal`);
+      continue;
+    }
+    const targetPort = targetPortOf(w, sp);
+    const port = w.proxy ? w.proxy.inboundPort : targetPort;
+    const key = `${w.address}|${port}`;
+    if (seen.has(key)) continue; // the same socket twice would be rejected by xDS clients
+    seen.add(key);
+    const locality: Record<string, string> = {};
+    if (w.locality?.region) locality.region = w.locality.region;
+    if (w.locality?.zone) locality.zone = w.locality.zone;
+    if (w.locality?.subZone) locality.sub_zone = w.locality.subZone;
+    const lkey = `${locality.region ?? ''}/${locality.zone ?? ''}/${locality.sub_zone ?? ''}`;
+    let g = groups.get(lkey);
+    if (!g) groups.set(lkey, (g = { locality, lb_endpoints: [] }));
+    g.lb_endpoints.push({
+      endpoint: { address: { socket_address: { address: w.address, port_value: port } }, hostname: w.name },
+      health_status: w.health,
+      metadata: trellisMetadata({
+        workload: `${w.namespace}/${w.name}`,
+        identity: w.identity,
+        labels: w.labels,
+        targetPort,
+        tls: w.proxy ? 'mutual' : 'none',
+      }),
+    });
+  }
+  const endpoints = [...groups.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, g]) => ({ locality: g.locality, load_balancing_weight: { value: 1 }, lb_endpoints: g.lb_endpoints }));
+  return { cluster_name: clusterName, endpoints };
+}

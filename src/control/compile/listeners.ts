@@ -1,0 +1,154 @@
+// Listeners of a Trellis proxy per hosted workload: outbound HTTP (RDS), inbound (per-port mTLS chains), outbound TCP upstreams.
+import { DOWNSTREAM_TLS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_TYPE, TCP_PROXY_TYPE, packAny } from '../../xds/protos.js';
+import type { MeshSettings, PortProtocol, WorkloadInstance } from '../model.js';
+import { type ServiceIndex, inboundClusterName, isHttpProtocol, outboundClusterName, pickPort, portProtocol } from './hosts.js';
+import { effectiveMtls } from './peer-auth.js';
+import { FAULT_FILTER, NO_TIMEOUT } from './route-parts.js';
+import { type Res, type WorkloadSpec, nsOf } from './spec.js';
+import { trellisMetadata } from './util.js';
+
+export const HCM_FILTER = 'envoy.filters.network.http_connection_manager';
+export const TCP_PROXY_FILTER = 'envoy.filters.network.tcp_proxy';
+export const ROUTER_FILTER = 'envoy.filters.http.router';
+
+export function workloadRef(w: Pick<WorkloadInstance, 'namespace' | 'name'>): string {
+  return `${w.namespace}/${w.name}`;
+}
+
+export function outboundListenerName(w: WorkloadInstance): string {
+  return `outbound|${workloadRef(w)}`;
+}
+
+export function routerFilter(): object {
+  return { name: ROUTER_FILTER, typed_config: packAny(ROUTER_TYPE, {}) };
+}
+
+export function faultFilter(): object {
+  return { name: FAULT_FILTER, typed_config: packAny(FAULT_TYPE, {}) };
+}
+
+function socket(address: string, port: number) {
+  return { socket_address: { address, port_value: port } };
+}
+
+/** The outbound HTTP listener on 127.0.0.1:<outboundPort>, routed by RDS config `outbound|ns/name`. */
+export function outboundListener(w: WorkloadInstance): object {
+  const name = outboundListenerName(w);
+  const hcm = {
+    stat_prefix: name,
+    rds: { route_config_name: name, config_source: { ads: {} } },
+    http_filters: [faultFilter(), routerFilter()],
+  };
+  return {
+    name,
+    address: socket('127.0.0.1', w.proxy?.outboundPort ?? 15001),
+    filter_chains: [{ filters: [{ name: HCM_FILTER, typed_config: packAny(HCM_TYPE, hcm) }] }],
+    metadata: trellisMetadata({ workload: workloadRef(w), direction: 'outbound' }),
+  };
+}
+
+function tlsSocket(protocol: PortProtocol): object {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: packAny(DOWNSTREAM_TLS_TYPE, {
+      require_client_certificate: { value: true },
+      common_tls_context: {
+        tls_certificate_sds_secret_configs: [{ name: 'default', sds_config: { ads: {} } }],
+        validation_context_sds_secret_config: { name: 'ROOTCA', sds_config: { ads: {} } },
+        alpn_protocols: isHttpProtocol(protocol) ? ['h2', 'http/1.1'] : ['trellis-tcp'],
+      },
+    }),
+  };
+}
+
+function inboundFilter(w: WorkloadInstance, appPort: number, protocol: PortProtocol): object {
+  const cluster = inboundClusterName(appPort, w.namespace, w.name);
+  if (!isHttpProtocol(protocol)) {
+    return { name: TCP_PROXY_FILTER, typed_config: packAny(TCP_PROXY_TYPE, { stat_prefix: cluster, cluster }) };
+  }
+  const hcm = {
+    stat_prefix: cluster,
+    route_config: {
+      name: cluster,
+      virtual_hosts: [
+        {
+          name: cluster,
+          domains: ['*'],
+          routes: [{ name: 'inbound', match: { prefix: '/' }, route: { cluster, timeout: NO_TIMEOUT } }],
+        },
+      ],
+    },
+    http_filters: [routerFilter()],
+  };
+  return { name: HCM_FILTER, typed_config: packAny(HCM_TYPE, hcm) };
+}
+
+/** The inbound listener: per app port a TLS chain and/or a plaintext chain, per the effective PeerAuthentication. */
+export function inboundListener(resources: Res[], mesh: MeshSettings, w: WorkloadInstance): object {
+  const chains: object[] = [];
+  for (const p of w.ports) {
+    const protocol = portProtocol(p);
+    const mtls = effectiveMtls(resources, mesh, w, p.port);
+    const metadata = trellisMetadata({ mtls: mtls.mode, decidedBy: mtls.decidedBy, protocol });
+    const filters = [inboundFilter(w, p.port, protocol)];
+    if (mtls.mode !== 'DISABLE') {
+      chains.push({
+        name: `${p.port}|tls`,
+        filter_chain_match: { destination_port: { value: p.port }, transport_protocol: 'tls' },
+        transport_socket: tlsSocket(protocol),
+        filters,
+        metadata,
+      });
+    }
+    if (mtls.mode !== 'STRICT') {
+      chains.push({
+        name: `${p.port}|plaintext`,
+        filter_chain_match: { destination_port: { value: p.port }, transport_protocol: 'raw_buffer' },
+        filters,
+        metadata,
+      });
+    }
+  }
+  return {
+    name: `inbound|${workloadRef(w)}`,
+    address: socket(w.address, w.proxy?.inboundPort ?? 15006),
+    filter_chains: chains,
+    metadata: trellisMetadata({ workload: workloadRef(w), direction: 'inbound' }),
+  };
+}
+
+/** Consul-style `Workload.spec.upstreams`: one local TCP listener per upstream, tcp_proxy to its outbound cluster. */
+export function upstreamListeners(
+  resources: Res[],
+  index: ServiceIndex,
+  w: WorkloadInstance,
+): { listener: { name: string }; cluster: string }[] {
+  const wl = resources.find((r) => r.kind === 'Workload' && r.metadata.name === w.name && nsOf(r) === w.namespace) as
+    | Res<WorkloadSpec>
+    | undefined;
+  const out: { listener: { name: string }; cluster: string }[] = [];
+  for (const u of wl?.spec?.upstreams ?? []) {
+    const target = u.service ?? u.destinationName;
+    const localPort = u.localPort ?? u.localBindPort;
+    if (!target || !localPort) continue;
+    const svc = index.resolve(target, u.namespace ?? w.namespace);
+    const port = svc ? pickPort(svc, u.port) : undefined;
+    const cluster = svc && port ? outboundClusterName(port.port, undefined, svc.fqdn) : outboundClusterName(u.port ?? 0, undefined, target);
+    const name = `outbound_tcp|${localPort}|${workloadRef(w)}`;
+    const listener = {
+      name,
+      address: socket('127.0.0.1', localPort),
+      filter_chains: [
+        { filters: [{ name: TCP_PROXY_FILTER, typed_config: packAny(TCP_PROXY_TYPE, { stat_prefix: name, cluster }) }] },
+      ],
+      metadata: trellisMetadata({ workload: workloadRef(w), direction: 'outbound' }),
+    };
+    out.push({ listener, cluster });
+  }
+  return out;
+}
+
+/** The inbound STATIC clusters' targets of a workload: (appPort, protocol). */
+export function inboundPorts(w: WorkloadInstance): { port: number; protocol: PortProtocol }[] {
+  return w.ports.map((p) => ({ port: p.port, protocol: portProtocol(p) }));
+}
