@@ -1,0 +1,460 @@
+// Envoy ADS server (state of the world): per-proxy snapshots, ACK/NACK tracking, debounced pushes, shared encodings.
+import * as grpc from '@grpc/grpc-js';
+import {
+  adsPackageDefinition,
+  CLUSTER_TYPE,
+  ENDPOINT_TYPE,
+  expandAnys,
+  LISTENER_TYPE,
+  ROUTE_TYPE,
+  SECRET_TYPE,
+  SHORT_TYPE_NAMES,
+  XDS_TYPES,
+} from '../xds/protos.js';
+import type { ProxyDescriptor, WorkloadInstance, XdsSnapshot } from './model.js';
+import { RegistrationError, type ProxyWorkloadMeta, type Registry, type TokenGrant } from './registry.js';
+import { structToJson, type ProtoStruct } from './struct.js';
+import { encodeDiscoveryResponse, ResourceEncoder, type EncodedResource } from './xds-encoding.js';
+import type { ControlMetrics } from './metrics.js';
+
+export type SnapshotFn = (proxy: ProxyDescriptor, subscriptions: { listeners?: string[] }) => XdsSnapshot;
+
+export interface AdsServerOptions {
+  /** Compiles the snapshot for one proxy (the control plane passes compileForProxy bound to the current config). */
+  snapshotFor: SnapshotFn;
+  /** Where proxies register their workloads; without it, WORKLOADS metadata is ignored. */
+  registry?: Registry;
+  /** Checks a join token; without it every registration is allowed (tests, benchmarks). */
+  verifyToken?: (token: string) => Promise<TokenGrant> | TokenGrant;
+  debounceMs?: number;
+  maxDelayMs?: number;
+  metrics?: ControlMetrics;
+  log?: (msg: string) => void;
+}
+
+export type SyncState = 'SYNCED' | 'STALE' | 'NACKED';
+
+export interface TypeStatus {
+  typeUrl: string;
+  state: SyncState;
+  sentVersion?: string;
+  ackedVersion?: string;
+  nackReason?: string;
+  sentAt?: string;
+  ackedAt?: string;
+  resources: number;
+}
+
+export interface ProxyStatus {
+  id: string;
+  kind: 'trellis' | 'proxyless';
+  peer: string;
+  connectedSince: string;
+  version?: string;
+  workloads: WorkloadInstance[];
+  /** By short type name (listeners, routes, clusters, endpoints, secrets), only types the proxy subscribed to. */
+  types: Record<string, TypeStatus>;
+}
+
+/** Types whose empty resource_names means "everything" (SotW wildcard); RDS and EDS are always by name. */
+const WILDCARD_TYPES = new Set<string>([LISTENER_TYPE, CLUSTER_TYPE, SECRET_TYPE]);
+
+interface Subscription {
+  names: string[]; // empty = wildcard where allowed
+  sentDigest?: string;
+  sentVersion?: string;
+  sentNonce?: string;
+  sentAt?: number;
+  sentObjects?: Record<string, object>;
+  ackedVersion?: string;
+  ackedAt?: number;
+  ackedObjects?: Record<string, object>;
+  state: SyncState;
+  nackReason?: string;
+}
+
+interface DiscoveryRequest {
+  version_info?: string;
+  node?: { id?: string; metadata?: ProtoStruct | null } | null;
+  resource_names?: string[];
+  type_url?: string;
+  response_nonce?: string;
+  error_detail?: { code?: number; message?: string } | null;
+}
+
+class Conn {
+  id = '';
+  kind: 'trellis' | 'proxyless' = 'proxyless';
+  version?: string;
+  descriptorWorkloads: WorkloadInstance[] = [];
+  snapshot: XdsSnapshot = {};
+  subs = new Map<string, Subscription>();
+  started = false;
+  closed = false;
+  queue: Promise<void> = Promise.resolve();
+  readonly connectedSince = new Date();
+  constructor(
+    readonly call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>,
+    readonly peer: string,
+  ) {}
+}
+
+export class AdsServer {
+  private readonly conns = new Set<Conn>();
+  private readonly byId = new Map<string, Conn>();
+  private readonly encoder = new ResourceEncoder();
+  private readonly debounceMs: number;
+  private readonly maxDelayMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private windowStart = 0;
+  private changeAt = 0;
+  private pushing: Promise<void> | undefined;
+  private pushAgain = false;
+  private versionCounter = 0;
+  private nonceCounter = 0;
+  private readonly noncePrefix = Date.now().toString(36);
+  private closed = false;
+  /** Proxyless clients with equal subscriptions share one compile per push. */
+  private proxylessCache = new Map<string, XdsSnapshot>();
+  /** Counts every DiscoveryResponse written; tests use it to assert "no response". */
+  responsesSent = 0;
+
+  constructor(private readonly opts: AdsServerOptions) {
+    this.debounceMs = opts.debounceMs ?? 100;
+    this.maxDelayMs = opts.maxDelayMs ?? 1000;
+  }
+
+  /** Registers the ADS service on a grpc-js server (responses are pre-serialised buffers). */
+  addTo(server: grpc.Server): void {
+    const pkg = grpc.loadPackageDefinition(adsPackageDefinition()) as unknown as {
+      envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: { service: grpc.ServiceDefinition } } } } };
+    };
+    const def = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+    const sotw = def.StreamAggregatedResources;
+    const service: grpc.ServiceDefinition = {
+      ...def,
+      StreamAggregatedResources: {
+        ...sotw,
+        responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : sotw.responseSerialize(v)),
+      },
+    };
+    server.addService(service, {
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>) => this.onStream(call),
+    });
+  }
+
+  /** Config or registry changed: push to every proxy after the debounce window (bounded by maxDelayMs). */
+  trigger(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    if (!this.timer) {
+      this.windowStart = now;
+      if (!this.changeAt) this.changeAt = now;
+    } else {
+      clearTimeout(this.timer);
+    }
+    const wait = Math.max(0, Math.min(this.debounceMs, this.windowStart + this.maxDelayMs - now));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.pushAll();
+    }, wait);
+  }
+
+  /** Pushes now; resolves when every proxy has been considered. */
+  async pushAll(): Promise<void> {
+    if (this.pushing) {
+      this.pushAgain = true;
+      return this.pushing;
+    }
+    this.pushing = (async () => {
+      do {
+        this.pushAgain = false;
+        const changeAt = this.changeAt || Date.now();
+        this.changeAt = 0;
+        this.encoder.sweep();
+        this.proxylessCache.clear();
+        let sliceStart = Date.now();
+        for (const conn of [...this.conns]) {
+          if (conn.closed || !conn.started) continue;
+          this.recompile(conn);
+          for (const type of XDS_TYPES) if (conn.subs.has(type)) this.send(conn, type, false, changeAt);
+          if (Date.now() - sliceStart > 20) {
+            await new Promise((r) => setImmediate(r)); // let ACKs and new streams in during a large push
+            sliceStart = Date.now();
+          }
+        }
+      } while (this.pushAgain && !this.closed);
+    })().finally(() => {
+      this.pushing = undefined;
+    });
+    return this.pushing;
+  }
+
+  proxies(): ProxyStatus[] {
+    return [...this.byId.values()].map((c) => this.status(c)).sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  proxy(id: string): ProxyStatus | undefined {
+    const c = this.byId.get(id);
+    return c && this.status(c);
+  }
+
+  /** What the proxy holds (last ACKed, else last sent), decoded, by short type name. */
+  proxyConfig(id: string, shortType?: string): Record<string, unknown> | undefined {
+    const c = this.byId.get(id);
+    if (!c) return undefined;
+    const out: Record<string, unknown> = {};
+    for (const [type, sub] of c.subs) {
+      const short = SHORT_TYPE_NAMES[type] ?? type;
+      if (shortType && short !== shortType) continue;
+      const objs = sub.ackedObjects ?? sub.sentObjects ?? {};
+      out[short] = Object.entries(objs).map(([name, o]) => ({ name, ...(expandAnys(o) as object) }));
+    }
+    return out;
+  }
+
+  get connectionCount(): number {
+    return this.conns.size;
+  }
+
+  get encodedResources(): number {
+    return this.encoder.size;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    for (const c of this.conns) {
+      c.closed = true;
+      try {
+        c.call.end();
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ stream handling
+
+  private onStream(call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>): void {
+    const conn = new Conn(call, call.getPeer());
+    this.conns.add(conn);
+    this.opts.metrics?.connectedProxies.set(this.conns.size);
+    this.opts.metrics?.xdsConnected.set(this.conns.size);
+    call.on('data', (req: DiscoveryRequest) => {
+      // Serialised per stream: the first request may wait on token verification.
+      conn.queue = conn.queue.then(() => this.onRequest(conn, req)).catch((err) => this.fail(conn, grpc.status.INTERNAL, (err as Error).message));
+    });
+    const done = () => this.onClose(conn);
+    call.on('end', () => {
+      done();
+      try {
+        call.end();
+      } catch {
+        /* already ended */
+      }
+    });
+    call.on('cancelled', done);
+    call.on('error', done);
+    call.on('close', done);
+  }
+
+  private onClose(conn: Conn): void {
+    if (conn.closed && !this.conns.has(conn)) return;
+    conn.closed = true;
+    this.conns.delete(conn);
+    this.opts.metrics?.connectedProxies.set(this.conns.size);
+    this.opts.metrics?.xdsConnected.set(this.conns.size);
+    if (conn.id && this.byId.get(conn.id) === conn) {
+      this.byId.delete(conn.id);
+      if (conn.kind === 'trellis') this.opts.registry?.proxyDisconnected(conn.id);
+    }
+  }
+
+  private fail(conn: Conn, code: grpc.status, details: string): void {
+    this.opts.log?.(`xds: closing stream of ${conn.id || conn.peer}: ${details}`);
+    conn.closed = true;
+    conn.call.emit('error', { code, details });
+  }
+
+  private async onRequest(conn: Conn, req: DiscoveryRequest): Promise<void> {
+    if (conn.closed) return;
+    if (!conn.started) {
+      if (!(await this.start(conn, req))) return;
+    }
+    const type = req.type_url ?? '';
+    if (!(XDS_TYPES as readonly string[]).includes(type)) {
+      this.opts.log?.(`xds: ${conn.id} asked for unsupported type ${type}`);
+      return;
+    }
+    const names = [...(req.resource_names ?? [])].sort();
+    const nonce = req.response_nonce ?? '';
+    let sub = conn.subs.get(type);
+    if (!nonce || !sub) {
+      // A new subscription (or a reconnect): always answer, even with an empty set.
+      sub = { names, state: 'STALE' };
+      conn.subs.set(type, sub);
+      if (type === LISTENER_TYPE && conn.kind === 'proxyless') this.recompile(conn);
+      this.send(conn, type, true, 0);
+      return;
+    }
+    if (nonce !== sub.sentNonce) return; // stale: an answer to a response that has been superseded
+    const err = req.error_detail;
+    if (err && (err.message || err.code)) {
+      sub.state = 'NACKED';
+      sub.nackReason = err.message || `error code ${err.code}`;
+      this.opts.metrics?.nacks.inc({ type: SHORT_TYPE_NAMES[type] ?? type });
+      this.opts.log?.(`xds: ${conn.id} rejected ${SHORT_TYPE_NAMES[type]} version ${sub.sentVersion}: ${sub.nackReason}`);
+    } else {
+      sub.state = 'SYNCED';
+      sub.nackReason = undefined;
+      sub.ackedVersion = req.version_info ?? sub.sentVersion;
+      sub.ackedAt = Date.now();
+      sub.ackedObjects = sub.sentObjects;
+    }
+    if (names.join('\n') !== sub.names.join('\n')) {
+      sub.names = names;
+      if (type === LISTENER_TYPE && conn.kind === 'proxyless') this.recompile(conn);
+      this.send(conn, type, false, 0); // answers only if what the new names select differs from what was sent
+    }
+  }
+
+  /** First request on a stream: identify the node, check its token, register its workloads. */
+  private async start(conn: Conn, req: DiscoveryRequest): Promise<boolean> {
+    const node = req.node;
+    if (!node?.id) {
+      this.fail(conn, grpc.status.INVALID_ARGUMENT, 'the first DiscoveryRequest must carry node.id');
+      return false;
+    }
+    const meta = structToJson(node.metadata ?? undefined);
+    conn.id = node.id;
+    conn.kind = meta.TRELLIS_PROXY ? 'trellis' : 'proxyless';
+    conn.version = typeof meta.VERSION === 'string' ? meta.VERSION : undefined;
+    const metas = Array.isArray(meta.WORKLOADS) ? (meta.WORKLOADS as ProxyWorkloadMeta[]) : [];
+    if (conn.kind === 'trellis' && this.opts.registry) {
+      const grant = await this.grantOf(conn);
+      if (conn.closed) return false;
+      try {
+        conn.descriptorWorkloads = this.opts.registry.registerProxy(conn.id, metas, grant);
+      } catch (err) {
+        if (err instanceof RegistrationError) {
+          this.fail(conn, grant === undefined ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED, err.message);
+          return false;
+        }
+        throw err;
+      }
+    }
+    const previous = this.byId.get(conn.id);
+    this.byId.set(conn.id, conn);
+    if (previous && previous !== conn) previous.closed = true; // superseded by a reconnect with the same id
+    conn.started = true;
+    this.recompile(conn);
+    return true;
+  }
+
+  private async grantOf(conn: Conn): Promise<TokenGrant | 'any' | undefined> {
+    if (!this.opts.verifyToken) return 'any';
+    const header = conn.call.metadata.get('authorization')[0];
+    const token = typeof header === 'string' ? header.replace(/^Bearer\s+/i, '').trim() : '';
+    if (!token) return undefined;
+    try {
+      return await this.opts.verifyToken(token);
+    } catch (err) {
+      this.opts.log?.(`xds: ${conn.id}: join token refused: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private recompile(conn: Conn): void {
+    const listeners = conn.kind === 'proxyless' ? conn.subs.get(LISTENER_TYPE)?.names : undefined;
+    const workloads = conn.kind === 'trellis' && this.opts.registry ? this.opts.registry.proxyWorkloads(conn.id) : conn.descriptorWorkloads;
+    conn.descriptorWorkloads = workloads;
+    const descriptor: ProxyDescriptor = { id: conn.id, kind: conn.kind, workloads };
+    const subs = listeners ? { listeners } : {};
+    const cacheKey = conn.kind === 'proxyless' ? (listeners ?? []).join('\n') : undefined;
+    try {
+      let snap = cacheKey !== undefined ? this.proxylessCache.get(cacheKey) : undefined;
+      if (!snap) {
+        snap = this.opts.snapshotFor(descriptor, subs);
+        if (cacheKey !== undefined) this.proxylessCache.set(cacheKey, snap);
+      }
+      conn.snapshot = snap;
+    } catch (err) {
+      // A compiler failure must not take the proxy down: it keeps what it has.
+      this.opts.log?.(`xds: compiling config for ${conn.id} failed, keeping its previous config: ${(err as Error).message}`);
+    }
+  }
+
+  /** Sends the resources of `type` that the subscription selects, if they differ from what was last sent (or `force`). */
+  private send(conn: Conn, type: string, force: boolean, changeAt: number): void {
+    const sub = conn.subs.get(type);
+    if (!sub || conn.closed) return;
+    const all = conn.snapshot[type] ?? {};
+    let names: string[];
+    if (sub.names.length === 0 || (sub.names.length === 1 && sub.names[0] === '*')) {
+      if (!WILDCARD_TYPES.has(type)) {
+        if (!force) return;
+        names = [];
+      } else names = Object.keys(all).sort();
+    } else names = sub.names.filter((n) => n in all);
+    const encoded: EncodedResource[] = [];
+    const objects: Record<string, object> = {};
+    let digest = '';
+    for (const n of names) {
+      let e: EncodedResource;
+      try {
+        e = this.encoder.encode(type, all[n]);
+      } catch (err) {
+        // A resource the proto cannot hold is a compiler bug: keep the proxy on what it has, say which one.
+        this.opts.log?.(`xds: cannot encode ${SHORT_TYPE_NAMES[type]} "${n}" for ${conn.id}: ${(err as Error).message}`);
+        return;
+      }
+      encoded.push(e);
+      objects[n] = all[n];
+      digest += `${n}=${e.id};`;
+    }
+    if (!force && digest === sub.sentDigest) return;
+    const version = digest === sub.sentDigest && sub.sentVersion ? sub.sentVersion : String(++this.versionCounter);
+    const nonce = `${this.noncePrefix}-${++this.nonceCounter}`;
+    const bytes = encodeDiscoveryResponse({ versionInfo: version, resources: encoded, typeUrl: type, nonce });
+    sub.sentDigest = digest;
+    sub.sentVersion = version;
+    sub.sentNonce = nonce;
+    sub.sentAt = Date.now();
+    sub.sentObjects = objects;
+    sub.state = 'STALE';
+    conn.call.write(bytes);
+    this.responsesSent++;
+    this.opts.metrics?.pushes.inc({ type: SHORT_TYPE_NAMES[type] ?? type });
+    if (changeAt) this.opts.metrics?.pushLatency.observe((Date.now() - changeAt) / 1000);
+  }
+
+  private status(c: Conn): ProxyStatus {
+    const types: Record<string, TypeStatus> = {};
+    for (const type of XDS_TYPES) {
+      const s = c.subs.get(type);
+      if (!s) continue;
+      types[SHORT_TYPE_NAMES[type]] = {
+        typeUrl: type,
+        state: s.state,
+        sentVersion: s.sentVersion,
+        ackedVersion: s.ackedVersion,
+        nackReason: s.nackReason,
+        sentAt: s.sentAt ? new Date(s.sentAt).toISOString() : undefined,
+        ackedAt: s.ackedAt ? new Date(s.ackedAt).toISOString() : undefined,
+        resources: Object.keys(s.sentObjects ?? {}).length,
+      };
+    }
+    return {
+      id: c.id,
+      kind: c.kind,
+      peer: c.peer,
+      connectedSince: c.connectedSince.toISOString(),
+      version: c.version,
+      workloads: c.kind === 'trellis' && this.opts.registry ? this.opts.registry.proxyWorkloads(c.id) : [],
+      types,
+    };
+  }
+}
+
+export { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE };

@@ -1,0 +1,80 @@
+// Encodes xDS resources once and shares the bytes: a DiscoveryResponse is assembled from pre-encoded Any fields.
+import { messageType } from '../xds/protos.js';
+
+function varint(n: number): number[] {
+  const out: number[] = [];
+  while (n > 127) {
+    out.push((n & 127) | 128);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return out;
+}
+
+/** Length-delimited field `field` holding `payload`. */
+function lenField(field: number, payload: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([...varint((field << 3) | 2), ...varint(payload.length)]), payload]);
+}
+
+function strField(field: number, s: string): Buffer {
+  return s ? lenField(field, Buffer.from(s, 'utf8')) : Buffer.alloc(0);
+}
+
+/** One encoded resource: its bytes as a `resources` entry of a DiscoveryResponse, and a small id for diffing. */
+export interface EncodedResource {
+  id: number;
+  field: Buffer;
+  gen: number;
+}
+
+/**
+ * Interns encoded resources. Identical objects (same reference) hit a WeakMap; equal content built separately
+ * for different proxies hits the fingerprint map, so 1,000 proxies holding the same cluster share one buffer.
+ */
+export class ResourceEncoder {
+  private byRef = new WeakMap<object, EncodedResource>();
+  private byContent = new Map<string, EncodedResource>();
+  private nextId = 1;
+  private gen = 0;
+
+  encode(typeUrl: string, obj: object): EncodedResource {
+    const hit = this.byRef.get(obj);
+    if (hit) {
+      // Objects are treated as immutable once compiled, so a reference hit is always valid.
+      hit.gen = this.gen;
+      return hit;
+    }
+    const fp = typeUrl + '\n' + JSON.stringify(obj);
+    let e = this.byContent.get(fp);
+    if (!e) {
+      const t = messageType(typeUrl);
+      const value = Buffer.from(t.encode(t.fromObject(obj)).finish());
+      const any = Buffer.concat([strField(1, typeUrl), lenField(2, value)]);
+      e = { id: this.nextId++, field: lenField(2, any), gen: this.gen };
+      this.byContent.set(fp, e);
+    }
+    e.gen = this.gen;
+    this.byRef.set(obj, e);
+    return e;
+  }
+
+  /** Starts a new generation and drops entries unused for two generations (bounded memory across config changes). */
+  sweep(): void {
+    this.gen++;
+    for (const [k, e] of this.byContent) if (e.gen < this.gen - 2) this.byContent.delete(k);
+  }
+
+  get size(): number {
+    return this.byContent.size;
+  }
+}
+
+/** Serialises a DiscoveryResponse from pre-encoded resource fields (field numbers from discovery.proto). */
+export function encodeDiscoveryResponse(r: { versionInfo: string; resources: EncodedResource[]; typeUrl: string; nonce: string }): Buffer {
+  return Buffer.concat([
+    strField(1, r.versionInfo),
+    ...r.resources.map((e) => e.field),
+    strField(4, r.typeUrl),
+    strField(5, r.nonce),
+  ]);
+}

@@ -1,0 +1,228 @@
+// ADS protocol against a raw grpc-js client: ACK/NACK, stale nonces, full-state LDS/CDS, RDS/EDS by name, debounce.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type * as grpc from '@grpc/grpc-js';
+import { AdsServer, type SnapshotFn } from '../../src/control/ads-server.js';
+import { Registry } from '../../src/control/registry.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../src/xds/protos.js';
+import type { ProxyDescriptor, XdsSnapshot } from '../../src/control/model.js';
+import { ResourceEncoder } from '../../src/control/xds-encoding.js';
+import { RawAdsClient, names, startGrpc } from './ads-client.js';
+
+interface World {
+  clusters: string[];
+  listeners: string[];
+  routes: string[];
+  endpoints: Record<string, string>; // cluster -> address
+}
+
+function snapshotOf(w: World): XdsSnapshot {
+  return {
+    [CLUSTER_TYPE]: Object.fromEntries(w.clusters.map((n) => [n, { name: n, type: 'EDS' }])),
+    [LISTENER_TYPE]: Object.fromEntries(w.listeners.map((n) => [n, { name: n }])),
+    [ROUTE_TYPE]: Object.fromEntries(w.routes.map((n) => [n, { name: n }])),
+    [ENDPOINT_TYPE]: Object.fromEntries(
+      Object.entries(w.endpoints).map(([c, a]) => [
+        c,
+        { cluster_name: c, endpoints: [{ load_balancing_weight: { value: 1 }, lb_endpoints: [{ endpoint: { address: { socket_address: { address: a, port_value: 80 } } } }] }] },
+      ]),
+    ),
+  };
+}
+
+async function setup(opts: { registry?: Registry; verifyToken?: (t: string) => { namespace: string; serviceAccount: string } } = {}) {
+  const world: World = { clusters: ['a', 'b'], listeners: ['l1', 'l2'], routes: ['r1', 'r2'], endpoints: { a: '10.0.0.1', b: '10.0.0.2' } };
+  const calls: { proxy: ProxyDescriptor; subs: { listeners?: string[] } }[] = [];
+  const snapshotFor: SnapshotFn = (proxy, subs) => {
+    calls.push({ proxy, subs });
+    return snapshotOf(world);
+  };
+  const ads = new AdsServer({ snapshotFor, debounceMs: 100, maxDelayMs: 1000, ...opts });
+  const { server, addr } = await startGrpc((s) => ads.addTo(s));
+  const clients: RawAdsClient[] = [];
+  const client = (id: string, metadata: Record<string, unknown> = { TRELLIS_PROXY: '1' }, token?: string) => {
+    const c = new RawAdsClient(addr, { id, metadata }, token);
+    clients.push(c);
+    return c;
+  };
+  const close = async () => {
+    for (const c of clients) c.close();
+    ads.close();
+    await new Promise<void>((r) => (server as grpc.Server).tryShutdown(() => r()));
+  };
+  return { world, ads, client, calls, close };
+}
+
+test('ADS: initial response, an ACK gets no answer, a stale nonce is ignored', async () => {
+  const t = await setup();
+  try {
+    const c = t.client('p1');
+    c.request({ type: CLUSTER_TYPE });
+    const r1 = await c.next();
+    assert.deepEqual(names(r1), ['a', 'b']);
+    assert.equal(t.ads.proxy('p1')!.types.clusters.state, 'STALE');
+    c.ack(r1);
+    assert.ok(await c.none(300), 'an ACK is never answered');
+    const st = t.ads.proxy('p1')!.types.clusters;
+    assert.equal(st.state, 'SYNCED');
+    assert.equal(st.ackedVersion, r1.version_info);
+    // a request carrying an old nonce, even with other names, is ignored
+    c.request({ type: CLUSTER_TYPE, names: ['a'], nonce: 'not-the-last-nonce', version: r1.version_info });
+    assert.ok(await c.none(300));
+    assert.equal(t.ads.responsesSent, 1);
+  } finally {
+    await t.close();
+  }
+});
+
+test('ADS: a NACK keeps the last good config and its reason is shown', async () => {
+  const t = await setup();
+  try {
+    const c = t.client('p1');
+    c.request({ type: CLUSTER_TYPE });
+    const r1 = await c.next();
+    c.ack(r1);
+    await c.none(100);
+    t.world.clusters = ['a', 'b', 'c'];
+    t.ads.trigger();
+    const r2 = await c.next();
+    assert.notEqual(r2.nonce, r1.nonce);
+    assert.notEqual(r2.version_info, r1.version_info);
+    assert.deepEqual(names(r2), ['a', 'b', 'c']);
+    c.ack(r2, [], 'cluster c: unknown lb policy');
+    assert.ok(await c.none(300), 'a NACK is not answered with the same config');
+    const st = t.ads.proxy('p1')!.types.clusters;
+    assert.equal(st.state, 'NACKED');
+    assert.equal(st.nackReason, 'cluster c: unknown lb policy');
+    assert.equal(st.ackedVersion, r1.version_info);
+    const cfg = t.ads.proxyConfig('p1', 'clusters') as { clusters: { name: string }[] };
+    assert.deepEqual(cfg.clusters.map((x) => x.name), ['a', 'b'], 'config shows what the proxy holds');
+    // the same snapshot again is not re-sent; a fixed one is, and its ACK clears the NACK
+    t.ads.trigger();
+    assert.ok(await c.none(300));
+    t.world.clusters = ['a', 'c'];
+    t.ads.trigger();
+    const r3 = await c.next();
+    c.ack(r3);
+    await c.none(100);
+    assert.equal(t.ads.proxy('p1')!.types.clusters.state, 'SYNCED');
+    assert.equal(t.ads.proxy('p1')!.types.clusters.nackReason, undefined);
+  } finally {
+    await t.close();
+  }
+});
+
+test('ADS: LDS is full state (a removed listener disappears); RDS and EDS carry only requested names', async () => {
+  const t = await setup();
+  try {
+    const c = t.client('p1');
+    c.request({ type: LISTENER_TYPE });
+    const l1 = await c.next();
+    assert.deepEqual(names(l1), ['l1', 'l2']);
+    c.ack(l1);
+    c.request({ type: ENDPOINT_TYPE, names: ['a'] });
+    const e1 = await c.next();
+    assert.deepEqual(names(e1), ['a']);
+    c.ack(e1, ['a', 'b']); // subscription grows with the ACK
+    const e2 = await c.next();
+    assert.deepEqual(names(e2), ['a', 'b']);
+    c.ack(e2, ['a', 'b']);
+    c.request({ type: ROUTE_TYPE, names: ['r2', 'missing'] });
+    const rr = await c.next();
+    assert.deepEqual(names(rr), ['r2']);
+    c.ack(rr, ['r2', 'missing']);
+    assert.ok(await c.none(200));
+
+    t.world.listeners = ['l2'];
+    t.world.endpoints.b = '10.0.0.9';
+    t.ads.trigger();
+    const got = [await c.next(), await c.next()];
+    const lds = got.find((r) => r.type_url === LISTENER_TYPE)!;
+    const eds = got.find((r) => r.type_url === ENDPOINT_TYPE)!;
+    assert.deepEqual(names(lds), ['l2']);
+    assert.deepEqual(names(eds), ['a', 'b']);
+    assert.ok(await c.none(200), 'routes did not change: not re-sent');
+  } finally {
+    await t.close();
+  }
+});
+
+test('ADS: a burst of changes is coalesced into one push', async () => {
+  const t = await setup();
+  try {
+    const c = t.client('p1');
+    c.request({ type: CLUSTER_TYPE });
+    c.ack(await c.next());
+    await c.none(50);
+    const before = t.ads.responsesSent;
+    for (let i = 0; i < 5; i++) {
+      t.world.clusters = ['a', 'b', `x${i}`];
+      t.ads.trigger();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const r = await c.next();
+    assert.deepEqual(names(r), ['a', 'b', 'x4']);
+    assert.ok(await c.none(300));
+    assert.equal(t.ads.responsesSent - before, 1);
+  } finally {
+    await t.close();
+  }
+});
+
+test('ADS: proxy registration is scoped by its join token; proxyless clients get listeners by subscription', async () => {
+  const registry = new Registry({ graceMs: 200 });
+  registry.setResources([]);
+  const verifyToken = (tok: string) => {
+    if (tok !== 'good') throw new Error('bad token');
+    return { namespace: 'default', serviceAccount: 'reviews' };
+  };
+  const t = await setup({ registry, verifyToken });
+  try {
+    const workload = { name: 'reviews-v1', namespace: 'default', serviceAccount: 'reviews', service: 'reviews', inboundPort: 16001, outboundPort: 16000 };
+    const bad = t.client('bad', { TRELLIS_PROXY: '1', WORKLOADS: [{ ...workload, serviceAccount: 'ratings' }] }, 'good');
+    bad.request({ type: CLUSTER_TYPE });
+    const err = await bad.failure();
+    assert.match(err.details, /not allowed by the join token/);
+    const noTok = t.client('notok', { TRELLIS_PROXY: '1', WORKLOADS: [workload] });
+    noTok.request({ type: CLUSTER_TYPE });
+    assert.match((await noTok.failure()).details, /no valid join token/);
+
+    const ok = t.client('ok', { TRELLIS_PROXY: '1', WORKLOADS: [workload], VERSION: '9.9.9' }, 'good');
+    ok.request({ type: CLUSTER_TYPE });
+    await ok.next();
+    const st = t.ads.proxy('ok')!;
+    assert.equal(st.version, '9.9.9');
+    assert.deepEqual(st.workloads.map((w) => `${w.namespace}/${w.name}:${w.health}`), ['default/reviews-v1:HEALTHY']);
+    assert.equal(t.calls.at(-1)!.proxy.workloads[0].name, 'reviews-v1');
+    ok.close();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(registry.snapshot().workloads[0]?.health, 'UNHEALTHY');
+    await new Promise((r) => setTimeout(r, 250));
+    assert.equal(registry.snapshot().workloads.length, 0);
+
+    const pl = t.client('grpc-app', {});
+    pl.request({ type: LISTENER_TYPE, names: ['reviews:9080'] });
+    const r = await pl.next();
+    assert.deepEqual(names(r), []); // the fake compiler has no such listener; the subscription reached it
+    const last = t.calls.at(-1)!;
+    assert.equal(last.proxy.kind, 'proxyless');
+    assert.deepEqual(last.subs.listeners, ['reviews:9080']);
+  } finally {
+    await t.close();
+    registry.close();
+  }
+});
+
+test('encoder: equal resources built separately share one encoding', () => {
+  const enc = new ResourceEncoder();
+  const a = enc.encode(CLUSTER_TYPE, { name: 'x', type: 'EDS' });
+  const b = enc.encode(CLUSTER_TYPE, { name: 'x', type: 'EDS' });
+  const c = enc.encode(CLUSTER_TYPE, { name: 'y', type: 'EDS' });
+  assert.equal(a, b);
+  assert.notEqual(a.id, c.id);
+  assert.equal(enc.size, 2);
+  enc.sweep();
+  enc.sweep();
+  enc.sweep();
+  assert.equal(enc.size, 0, 'unused encodings are dropped');
+});
