@@ -1,5 +1,6 @@
 // Listeners of a Trellis proxy per hosted workload: outbound HTTP (RDS), inbound (per-port mTLS chains), outbound TCP upstreams.
-import { DOWNSTREAM_TLS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_TYPE, TCP_PROXY_TYPE, packAny } from '../../xds/protos.js';
+import { DOWNSTREAM_TLS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_TYPE, TCP_PROXY_TYPE } from '../../xds/protos.js';
+import { pack as packAny } from './pack.js';
 import type { MeshSettings, PortProtocol, WorkloadInstance } from '../model.js';
 import { type ServiceIndex, inboundClusterName, isHttpProtocol, outboundClusterName, pickPort, portProtocol } from './hosts.js';
 import { effectiveMtls } from './peer-auth.js';

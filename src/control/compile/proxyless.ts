@@ -1,5 +1,6 @@
 // Proxyless gRPC clients: subscribed listener names -> api_listener Listeners pointing at per-service route configs.
-import { HCM_TYPE, packAny } from '../../xds/protos.js';
+import { HCM_TYPE } from '../../xds/protos.js';
+import { pack as packAny } from './pack.js';
 import type { ServiceInfo, ServicePort } from '../model.js';
 import { type ServiceIndex, portProtocol, splitHostPort } from './hosts.js';
 import { faultFilter, routerFilter } from './listeners.js';

@@ -1,5 +1,6 @@
 // Building blocks shared by the route compilers: matchers, header edits, weighted destinations, fault, retries, mirrors.
-import { FAULT_TYPE, packAny } from '../../xds/protos.js';
+import { FAULT_TYPE } from '../../xds/protos.js';
+import { pack as packAny } from './pack.js';
 import type { HTTPFaultInjection, HTTPRetry, HeaderOps, StringMatch } from './spec.js';
 import { duration, fractionalPercent, integerWeights } from './util.js';
 

@@ -61,24 +61,25 @@ export function integerWeights(weights: number[]): number[] {
   return clean.map((w) => Math.round(w * 1000));
 }
 
+// protobufjs ships its own google/protobuf/struct.proto with camelCase field names, so Struct values use them.
 type StructValue =
-  | { null_value: 'NULL_VALUE' }
-  | { number_value: number }
-  | { string_value: string }
-  | { bool_value: boolean }
-  | { struct_value: StructObj }
-  | { list_value: { values: StructValue[] } };
+  | { nullValue: 'NULL_VALUE' }
+  | { numberValue: number }
+  | { stringValue: string }
+  | { boolValue: boolean }
+  | { structValue: StructObj }
+  | { listValue: { values: StructValue[] } };
 export interface StructObj {
   fields: Record<string, StructValue>;
 }
 
 function toValue(v: unknown): StructValue {
-  if (v === null || v === undefined) return { null_value: 'NULL_VALUE' };
-  if (typeof v === 'number') return { number_value: v };
-  if (typeof v === 'boolean') return { bool_value: v };
-  if (typeof v === 'string') return { string_value: v };
-  if (Array.isArray(v)) return { list_value: { values: v.map(toValue) } };
-  return { struct_value: toStruct(v as Record<string, unknown>) };
+  if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (typeof v === 'string') return { stringValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(toValue) } };
+  return { structValue: toStruct(v as Record<string, unknown>) };
 }
 
 /** A google.protobuf.Struct in proto object form; undefined fields are left out. */
@@ -88,7 +89,7 @@ export function toStruct(obj: Record<string, unknown>): StructObj {
   return { fields };
 }
 
-/** Reads a Struct (as produced by toStruct or decoded by protobufjs) back into a plain object. */
+/** Reads a Struct (as built by toStruct or decoded by protobufjs, camelCase or snake_case) back into a plain object. */
 export function fromStruct(s: { fields?: Record<string, unknown> } | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(s?.fields ?? {})) out[k] = fromValue(v as Record<string, unknown>);
@@ -96,11 +97,13 @@ export function fromStruct(s: { fields?: Record<string, unknown> } | undefined):
 }
 
 function fromValue(v: Record<string, unknown>): unknown {
-  if ('number_value' in v) return v.number_value;
-  if ('string_value' in v) return v.string_value;
-  if ('bool_value' in v) return v.bool_value;
-  if ('struct_value' in v) return fromStruct(v.struct_value as { fields?: Record<string, unknown> });
-  if ('list_value' in v) return ((v.list_value as { values?: unknown[] }).values ?? []).map((x) => fromValue(x as Record<string, unknown>));
+  const get = (camel: string, snake: string) => (camel in v ? v[camel] : v[snake]);
+  if ('numberValue' in v || 'number_value' in v) return get('numberValue', 'number_value');
+  if ('stringValue' in v || 'string_value' in v) return get('stringValue', 'string_value');
+  if ('boolValue' in v || 'bool_value' in v) return get('boolValue', 'bool_value');
+  if ('structValue' in v || 'struct_value' in v) return fromStruct(get('structValue', 'struct_value') as { fields?: Record<string, unknown> });
+  if ('listValue' in v || 'list_value' in v)
+    return (((get('listValue', 'list_value') as { values?: unknown[] }).values) ?? []).map((x) => fromValue(x as Record<string, unknown>));
   return null;
 }
 

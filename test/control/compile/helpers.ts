@@ -1,0 +1,48 @@
+// Test helpers: pick resources out of a snapshot, decode nested Anys and Structs, normalize proto round trips.
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, unpackAny, type AnyMessage } from '../../../src/xds/protos.js';
+import type { XdsSnapshot } from '../../../src/control/model.js';
+import { fromStruct } from '../../../src/control/compile/util.js';
+
+export const listeners = (s: XdsSnapshot) => s[LISTENER_TYPE] as Record<string, any>;
+export const routeConfigs = (s: XdsSnapshot) => s[ROUTE_TYPE] as Record<string, any>;
+export const clusters = (s: XdsSnapshot) => s[CLUSTER_TYPE] as Record<string, any>;
+export const endpoints = (s: XdsSnapshot) => s[ENDPOINT_TYPE] as Record<string, any>;
+export const secrets = (s: XdsSnapshot) => s[SECRET_TYPE] as Record<string, any>;
+
+export function unpack(any: AnyMessage): any {
+  return unpackAny(any);
+}
+
+export function trellisMeta(o: { metadata?: { filter_metadata?: { trellis?: any } } }): Record<string, unknown> {
+  return fromStruct(o.metadata?.filter_metadata?.trellis);
+}
+
+/** The virtual host for `fqdn:port` in a route configuration. */
+export function vhost(rc: any, name: string): any {
+  const vh = rc.virtual_hosts.find((v: any) => v.name === name);
+  if (!vh) throw new Error(`no virtual host ${name} in ${rc.name}: ${rc.virtual_hosts.map((v: any) => v.name).join(', ')}`);
+  return vh;
+}
+
+/** A comparable form of a proto-shaped object: proto3 defaults dropped, numbers as strings, bytes as base64. */
+export function normalize(v: unknown): unknown {
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
+  if (Array.isArray(v)) {
+    const arr = v.map(normalize);
+    return arr.length === 0 ? undefined : arr;
+  }
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    const o = v as Record<string, unknown>;
+    for (const k of Object.keys(v).sort()) {
+      // protobufjs names the set member of a oneof in a virtual key (oneofs: true); it is not data.
+      if (typeof o[k] === 'string' && (o[k] as string) in o && k !== o[k]) continue;
+      const n = normalize(o[k]);
+      if (n !== undefined) out[k] = n;
+    }
+    return out;
+  }
+  if (v === 0 || v === '0' || v === '' || v === false || v === null || v === undefined) return undefined;
+  if (typeof v === 'number') return String(v);
+  return v;
+}
