@@ -131,7 +131,7 @@ export class CertificateManager extends EventEmitter {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.renew();
-    }, ms);
+    }, Math.min(ms, 2 ** 31 - 1));
   }
 }
 
