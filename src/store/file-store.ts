@@ -3,7 +3,7 @@ import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Resource } from '../api/types.js';
-import type { Diagnostic } from '../api/diagnostics.js';
+import { formatDiagnostic, type Diagnostic } from '../api/diagnostics.js';
 import { loadFiles } from '../api/load.js';
 import type { ChangeResult, Store, StoreError, StoreListener, StoreSnapshot } from './store.js';
 import { StoreRejectedError } from './store.js';
@@ -139,7 +139,7 @@ export class FileStore implements Store {
   private refuse(message: string, diagnostics: Diagnostic[]): void {
     this.state.recordError(message, diagnostics);
     this.opts.log?.(message);
-    for (const d of diagnostics.filter(isErrorDiagnostic)) this.opts.log?.(`  ${formatDiag(d)}`);
+    for (const d of diagnostics.filter(isErrorDiagnostic)) this.opts.log?.(`  ${formatDiagnostic(d)}`);
   }
 
   async list(): Promise<Resource[]> {
@@ -185,9 +185,4 @@ export class FileStore implements Store {
     clearTimeout(this.pending);
     await this.reloading;
   }
-}
-
-function formatDiag(d: Diagnostic): string {
-  const x = d as unknown as { file?: string; line?: number; code?: string; message?: string };
-  return `${x.file ?? ''}${x.line ? `:${x.line}` : ''} ${x.code ?? ''} ${x.message ?? ''}`.trim();
 }
