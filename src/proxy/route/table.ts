@@ -96,7 +96,7 @@ const KNOWN_ACTION_FIELDS = new Set([
   'cluster', 'weighted_clusters', 'cluster_specifier', 'timeout', 'idle_timeout', 'retry_policy',
   'prefix_rewrite', 'regex_rewrite', 'host_rewrite_literal', 'host_rewrite_specifier', 'request_mirror_policies',
   'hash_policy', 'priority', 'cluster_not_found_response_code', 'upgrade_configs', 'max_stream_duration',
-  'append_x_forwarded_host',
+  'append_x_forwarded_host', 'cluster_header', 'cluster_specifier_plugin', 'inline_cluster_specifier_plugin',
 ]);
 const KNOWN_VHOST_FIELDS = new Set([
   'name', 'domains', 'routes', 'retry_policy', 'typed_per_filter_config', 'request_headers_to_add',
@@ -372,7 +372,11 @@ function compileForward(
     return Object.freeze(d);
   };
 
-  const spec = asString(a.cluster_specifier) ?? (a.cluster !== undefined ? 'cluster' : a.weighted_clusters !== undefined ? 'weighted_clusters' : undefined);
+  const spec =
+    asString(a.cluster_specifier) ??
+    ['cluster', 'weighted_clusters', 'cluster_header', 'cluster_specifier_plugin', 'inline_cluster_specifier_plugin'].find(
+      (k) => a[k] !== undefined && a[k] !== null,
+    );
   if (spec === 'cluster' && asString(a.cluster)) {
     const reqOps = compileHeaderOps(ordered(ctx, [routeHeaders.req, vhHeaders.req, ctx.rc.req]), w, where);
     out.action = A_FIXED;

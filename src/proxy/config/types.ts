@@ -1,0 +1,49 @@
+// The proxy's own view of xDS resources: what the data path needs, parsed once per config update.
+
+export type Direction = 'inbound' | 'outbound';
+export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
+export type ChainProtocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'TCP';
+
+/** One inbound filter chain: which connections it takes and where they go. */
+export interface InboundChain {
+  destinationPort?: number;
+  transport: 'tls' | 'raw_buffer' | 'any';
+  mtls: MtlsMode;
+  decidedBy: string;
+  protocol: ChainProtocol;
+  /** The inbound cluster (app on localhost). */
+  cluster: string;
+  alpn: string[];
+  /** HTTP filters other than the router: when present the inbound must parse HTTP (L7). */
+  httpFilters: string[];
+}
+
+export interface ListenerConfig {
+  name: string;
+  address: string;
+  port: number;
+  direction: Direction;
+  /** "ns/name" of the workload this listener belongs to. */
+  workload: string;
+  kind: 'http' | 'tcp' | 'inbound';
+  /** Outbound HTTP: the RouteConfiguration name (RDS). */
+  routeConfigName?: string;
+  /** Outbound TCP: the cluster every connection goes to. */
+  tcpCluster?: string;
+  chains: InboundChain[];
+}
+
+export interface ClusterConfig {
+  name: string;
+  type: 'EDS' | 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'ORIGINAL_DST';
+  edsServiceName: string;
+  connectTimeoutMs: number;
+  lbPolicy: string;
+  localityAware: boolean;
+  service?: string;
+  port?: number;
+  subset?: string;
+  protocol: string;
+  /** STATIC clusters carry their endpoints inline. */
+  loadAssignment?: Record<string, unknown>;
+}

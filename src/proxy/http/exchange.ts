@@ -1,0 +1,54 @@
+// The per-request object every HTTP layer reads and writes, and the layer contract (linkerd-style stack, callbacks only).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { ListenerConfig } from '../config/types.js';
+import type { ClusterState, ProxyState } from '../state.js';
+import type { EndpointInfo, RouteDecision } from '../policy-api.js';
+import type { WorkloadTls } from '../tls/identity.js';
+import type { TrellisErrorCode } from '../errors.js';
+
+export type Headers = Record<string, string | string[] | undefined>;
+export type ForwardDecision = Extract<RouteDecision, { kind: 'forward' }>;
+
+export interface Exchange {
+  req: IncomingMessage | Http2ServerRequest;
+  res: ServerResponse | Http2ServerResponse;
+  /** Set for an HTTP/1.1 Upgrade (WebSocket): the raw client socket and bytes read past the head. */
+  upgrade?: { socket: Socket; head: Buffer };
+  listener: ListenerConfig;
+  /** The snapshot this request started with; later config swaps do not affect it. */
+  state: ProxyState;
+  caller: WorkloadTls | undefined;
+  method: string;
+  authority: string;
+  path: string;
+  /** Headers to send upstream (a sanitized copy; layers edit it in place). */
+  headers: Headers;
+  grpc: boolean;
+  downstreamH2: boolean;
+  requestId: string;
+  startMs: number;
+  /** Absolute deadline (performance.now() ms), 0 = none. */
+  deadline: number;
+  deadlineSource: string;
+  decision?: ForwardDecision;
+  routeName: string;
+  cluster?: ClusterState;
+  endpoint?: EndpointInfo;
+  errorCode: TrellisErrorCode | '';
+  grpcStatus: string;
+  timer?: NodeJS.Timeout;
+  /** Aborts the upstream side (set by the forward layer). */
+  abortUpstream?: () => void;
+}
+
+export type Handler = (ex: Exchange) => void;
+/** A layer wraps the next handler once, at stack assembly; per request it only runs the returned function. */
+export type Layer = (next: Handler) => Handler;
+
+export function stack(layers: Layer[], terminal: Handler): Handler {
+  let h = terminal;
+  for (let i = layers.length - 1; i >= 0; i--) h = layers[i](h);
+  return h;
+}

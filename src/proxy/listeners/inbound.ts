@@ -1,0 +1,178 @@
+// The inbound listener: tells TLS from plaintext by the first byte, terminates mTLS, checks the peer SVID,
+// picks the filter chain by the SNI-carried target port, and pipes bytes to the app (L4: no L7 policy needs parsing yet).
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { InboundChain, ListenerConfig } from '../config/types.js';
+import type { StateStore } from '../state.js';
+import type { WorkloadTls } from '../tls/identity.js';
+import { checkPeerSvid } from '../tls/svid.js';
+import { writeRawError } from '../errors.js';
+import { labelKey } from '../../telemetry/registry.js';
+import type { ProxyMetrics } from '../../telemetry/proxy-metrics.js';
+import { ConnectionSet, listenOn, peek, type ManagedListener } from './base.js';
+
+export interface InboundContext {
+  store: StateStore;
+  metrics: ProxyMetrics;
+  identityFor(workload: string): WorkloadTls | undefined;
+  log(level: 'debug' | 'info' | 'warn' | 'error', msg: string): void;
+}
+
+const HTTP_METHOD = /^[A-Z]{3,10} /;
+const SNI_PORT = /^outbound_\.(\d+)_\./;
+
+/** Which chain takes a connection: TLS by SNI port, plaintext to the first plaintext chain (explicit mode has no original destination). */
+export function selectChain(chains: InboundChain[], tlsConn: boolean, sni: string | undefined): InboundChain | undefined {
+  if (tlsConn) {
+    const tlsChains = chains.filter((c) => c.transport !== 'raw_buffer');
+    const m = sni ? SNI_PORT.exec(sni) : null;
+    if (m) {
+      const port = Number(m[1]);
+      return tlsChains.find((c) => c.destinationPort === port);
+    }
+    return tlsChains[0];
+  }
+  return chains.find((c) => c.transport !== 'tls');
+}
+
+function appAddress(store: StateStore, chain: InboundChain): { host: string; port: number } | undefined {
+  const cs = store.current.clusters.get(chain.cluster);
+  const ep = cs?.endpoints[0];
+  if (ep) return { host: ep.address, port: ep.port };
+  // inbound|<appPort>|ns/name: the app on localhost, even before CDS delivered the cluster.
+  const m = /^inbound\|(\d+)\|/.exec(chain.cluster);
+  return m ? { host: '127.0.0.1', port: Number(m[1]) } : undefined;
+}
+
+export function createInboundListener(ctx: InboundContext, config: ListenerConfig): ManagedListener {
+  const name = config.name;
+  const current = (): ListenerConfig => ctx.store.current.listeners.get(name) ?? config;
+  const wtls = (): WorkloadTls | undefined => ctx.identityFor(config.workload);
+  const m = ctx.metrics;
+  const tcpKey = (policy: string, principal: string) =>
+    labelKey({ reporter: 'destination', destination_workload: config.workload, source_principal: principal, connection_security_policy: policy });
+  const refuse = (reason: string) => m.tlsFailures.inc(labelKey({ direction: 'inbound', reason }));
+
+  const tlsServer = tls.createServer({
+    requestCert: true,
+    rejectUnauthorized: true,
+    ALPNProtocols: ['h2', 'http/1.1', 'trellis-tcp'],
+    SNICallback: (_servername, cb) => {
+      const t = wtls();
+      if (!t) cb(new Error(`no certificate for workload ${config.workload}`));
+      else cb(null, t.server);
+    },
+    // Without SNI the default context applies; it is replaced on rotation below.
+    ...(wtls() ? { secureContext: wtls()!.server } : {}),
+  });
+  const onUpdated = () => {
+    const t = wtls();
+    if (!t) return;
+    const mat = t.source.current();
+    try {
+      tlsServer.setSecureContext({ key: mat.keyPem, cert: mat.certChainPem.join('\n'), ca: t.bundlePem() });
+    } catch (err) {
+      ctx.log('error', `listener ${name}: cannot install rotated certificate: ${(err as Error).message}`);
+    }
+  };
+  wtls()?.on('updated', onUpdated);
+  tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+    refuse(err.code === 'ECONNRESET' ? 'reset' : 'handshake');
+    ctx.log('debug', `listener ${name}: TLS handshake refused: ${err.message}`);
+  });
+  tlsServer.on('secureConnection', (s: tls.TLSSocket) => {
+    s.on('error', () => s.destroy());
+    const t = wtls();
+    const v = checkPeerSvid(s, t?.trustDomain);
+    if (!v.ok) {
+      refuse(v.reason);
+      ctx.log('info', `listener ${name}: refused peer: ${v.detail}`);
+      return void s.destroy();
+    }
+    const chain = selectChain(current().chains, true, (s as tls.TLSSocket & { servername?: string | false }).servername || undefined);
+    if (!chain) {
+      refuse('no_filter_chain');
+      ctx.log('info', `listener ${name}: no filter chain for SNI ${(s as { servername?: string }).servername}`);
+      return void s.destroy();
+    }
+    pipeToApp(s, chain, 'mutual_tls', v.spiffeId);
+  });
+
+  const pipeToApp = (down: net.Socket, chain: InboundChain, policy: 'mutual_tls' | 'none', principal: string) => {
+    const addr = appAddress(ctx.store, chain);
+    if (!addr) return void down.destroy();
+    const key = tcpKey(policy, principal);
+    m.tcpOpened.inc(key);
+    const up = net.connect(addr.port, addr.host);
+    up.setNoDelay(true);
+    let closed = false;
+    const done = () => {
+      if (closed) return;
+      closed = true;
+      m.tcpClosed.inc(key);
+      m.tcpReceived.inc(key, down.bytesRead);
+      m.tcpSent.inc(key, down.bytesWritten);
+    };
+    up.on('error', () => {
+      down.destroy();
+    });
+    down.on('error', () => up.destroy());
+    up.on('close', () => {
+      down.destroy();
+      done();
+    });
+    down.on('close', () => {
+      up.destroy();
+      done();
+    });
+    down.pipe(up);
+    up.pipe(down);
+  };
+
+  const conns = new ConnectionSet();
+  const server = net.createServer((socket) => {
+    conns.add(socket);
+    socket.on('error', () => socket.destroy());
+    socket.setNoDelay(true);
+    peek(socket, 1, (first) => {
+      if (first.length === 0) return void socket.destroy();
+      const chains = current().chains;
+      if (first[0] === 0x16) {
+        if (!chains.some((c) => c.transport !== 'raw_buffer')) return void socket.destroy();
+        tlsServer.emit('connection', socket);
+        return;
+      }
+      const chain = selectChain(chains, false, undefined);
+      if (chain) {
+        socket.resume();
+        return pipeToApp(socket, chain, 'none', 'unknown');
+      }
+      refuse('plaintext');
+      const tlsChain = chains.find((c) => c.transport !== 'raw_buffer');
+      const why = `listener ${name} requires mutual TLS (mtls ${tlsChain?.mtls ?? 'STRICT'}, decided by ${tlsChain?.decidedBy ?? 'default'})`;
+      peek(socket, 8, (head) => {
+        if (HTTP_METHOD.test(head.toString('latin1'))) writeRawError(socket, 'mtls_required', why);
+        else socket.destroy();
+      });
+      socket.resume();
+    });
+  });
+  server.on('error', () => {});
+  return {
+    name,
+    config,
+    server,
+    port: () => (server.address() as net.AddressInfo | null)?.port ?? config.port,
+    listen: () => listenOn(server, config.address, config.port, `listener ${name}`),
+    stopAccepting: () => {
+      server.close();
+      wtls()?.off('updated', onUpdated);
+    },
+    async drain(timeoutMs) {
+      server.close();
+      wtls()?.off('updated', onUpdated);
+      await conns.wait(timeoutMs);
+    },
+    connections: () => conns.sockets.size,
+  };
+}

@@ -1,0 +1,68 @@
+// The outbound HTTP listener: one port serving HTTP/1.1 (origin- and absolute-form, Upgrade) and h2c with prior knowledge.
+import * as http from 'node:http';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import type { ListenerConfig } from '../config/types.js';
+import { writeRawError } from '../errors.js';
+import { createRequestEntry, upgradeResponse, type HttpContext } from '../http/outbound.js';
+import type { Handler } from '../http/exchange.js';
+import { ConnectionSet, listenOn, peek, type ManagedListener } from './base.js';
+
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+export function createOutboundHttpListener(ctx: HttpContext, config: ListenerConfig, handler: Handler): ManagedListener {
+  const onRequest = createRequestEntry(ctx, config.name, config, handler);
+  const h1 = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 300_000, headersTimeout: 30_000 }, onRequest);
+  h1.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    onRequest(req, upgradeResponse(req, socket), { socket, head });
+  });
+  h1.on('connect', (_req: http.IncomingMessage, socket: net.Socket) => {
+    writeRawError(socket, 'bad_request', `listener ${config.name}: CONNECT tunnels are not supported; send plain HTTP requests`);
+  });
+  h1.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
+    if (err.code === 'HPE_HEADER_OVERFLOW') {
+      writeRawError(socket, 'headers_too_large', `listener ${config.name}: request headers exceed ${http.maxHeaderSize} bytes`);
+    } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      writeRawError(socket, 'request_timeout', `listener ${config.name}: the request was not received in time`);
+    } else {
+      writeRawError(socket, 'bad_request', `listener ${config.name}: malformed HTTP request (${err.code ?? err.message})`);
+    }
+  });
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const h2 = http2.createServer({ maxSessionMemory: 64 }, onRequest);
+  h2.on('session', (s) => {
+    sessions.add(s);
+    s.once('close', () => sessions.delete(s));
+    if (ctx.draining) s.close();
+  });
+  h2.on('sessionError', () => {});
+  const conns = new ConnectionSet();
+  const server = net.createServer((socket) => {
+    conns.add(socket);
+    socket.on('error', () => socket.destroy());
+    peek(socket, 3, (first) => {
+      if (first.length >= 3 && first.subarray(0, 3).equals(H2_PREFACE.subarray(0, 3))) h2.emit('connection', socket);
+      else h1.emit('connection', socket);
+      socket.resume();
+    });
+  });
+  server.on('error', () => {});
+  return {
+    name: config.name,
+    config,
+    server,
+    port: () => (server.address() as net.AddressInfo | null)?.port ?? config.port,
+    listen: () => listenOn(server, config.address, config.port, `listener ${config.name}`),
+    stopAccepting: () => server.close(),
+    async drain(timeoutMs) {
+      server.close();
+      h1.closeIdleConnections();
+      for (const s of sessions) s.close();
+      const t = setInterval(() => h1.closeIdleConnections(), 50);
+      await conns.wait(timeoutMs);
+      clearInterval(t);
+    },
+    connections: () => conns.sockets.size,
+  };
+}

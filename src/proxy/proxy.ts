@@ -1,0 +1,349 @@
+// startProxy: wires state store, xDS client (or static config), identities, listeners, admin and readiness into one proxy.
+import { hostname } from 'node:os';
+import type * as http from 'node:http';
+import { StateStore, emptyRaw, type RawResources } from './state.js';
+import { XdsClient } from './xds-client.js';
+import { UpstreamPool } from './upstream/pool.js';
+import { ListenerManager } from './listeners/manager.js';
+import { createOutboundHttpListener } from './listeners/outbound-http.js';
+import { createOutboundTcpListener } from './listeners/outbound-tcp.js';
+import { createInboundListener } from './listeners/inbound.js';
+import { outboundStack, type HttpContext } from './http/outbound.js';
+import { StaticCertificateSource, WorkloadTls, type CertificateSource, type StaticIdentity } from './tls/identity.js';
+import { createAdminServer, createReadinessServer, listenHttp, type AdminSource } from './admin.js';
+import { ProxyMetrics } from '../telemetry/proxy-metrics.js';
+import type { ListenerConfig } from './config/types.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+export interface ProxyWorkload {
+  namespace: string;
+  name: string;
+  labels?: Record<string, string>;
+  service?: string;
+  serviceAccount?: string;
+  ports?: { name?: string; port: number; protocol?: string }[];
+  address?: string;
+  inboundPort?: number;
+  outboundPort?: number;
+  adminPort?: number;
+  locality?: { region?: string; zone?: string; subZone?: string };
+}
+
+/** Decoded xDS resources (as `unpackAny` returns them) to run without a control plane. */
+export interface StaticConfig {
+  listeners?: Record<string, any>[];
+  routes?: Record<string, any>[];
+  clusters?: Record<string, any>[];
+  endpoints?: Record<string, any>[];
+  secrets?: Record<string, any>[];
+}
+
+export interface ProxyOptions {
+  controlAddress?: string;
+  token?: string;
+  workloads: ProxyWorkload[];
+  mode?: 'sidecar' | 'node';
+  /** Readiness and metrics port (default 15020; 0 picks a free port). */
+  metricsPort?: number;
+  /** Admin port on 127.0.0.1 (default 15000; 0 picks a free port; -1 disables). */
+  adminPort?: number;
+  drainTimeoutMs?: number;
+  trustDomain?: string;
+  logLevel?: LogLevel;
+  log?: (level: LogLevel, msg: string) => void;
+  staticConfig?: StaticConfig;
+  /** One identity for every workload, or one per "ns/name". */
+  staticIdentity?: StaticIdentity | Record<string, StaticIdentity>;
+  /** Certificate sources per "ns/name" (tests, or an embedding that manages certificates itself). */
+  certificateSources?: Record<string, CertificateSource>;
+  /** xDS reconnect backoff (ms). */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  version?: string;
+}
+
+export interface Proxy {
+  readonly id: string;
+  readonly ready: Promise<void>;
+  isReady(): boolean;
+  readiness(): { ready: boolean; reason: string };
+  /** Stops accepting, asks connections to close, waits for in-flight requests up to the drain timeout. */
+  drain(): Promise<void>;
+  /** Immediate shutdown. */
+  close(): Promise<void>;
+  readonly store: StateStore;
+  readonly metrics: ProxyMetrics;
+  readonly xds?: XdsClient;
+  listenerPort(name: string): number | undefined;
+  metricsPort(): number;
+  adminPort(): number | undefined;
+  identity(workload: string): WorkloadTls | undefined;
+}
+
+function isIdentity(x: unknown): x is StaticIdentity {
+  return !!x && typeof x === 'object' && 'keyPem' in x;
+}
+
+function rawFromStatic(sc: StaticConfig): RawResources {
+  const raw = emptyRaw();
+  for (const l of sc.listeners ?? []) raw.listeners.set(l.name, l);
+  for (const r of sc.routes ?? []) raw.routes.set(r.name, r);
+  for (const c of sc.clusters ?? []) raw.clusters.set(c.name, c);
+  for (const e of sc.endpoints ?? []) raw.endpoints.set(e.cluster_name, e);
+  for (const s of sc.secrets ?? []) raw.secrets.set(s.name, s);
+  return raw;
+}
+
+export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
+  if (!opts.workloads?.length) throw new Error('a proxy needs at least one workload (--workload NS/NAME)');
+  const mode = opts.mode ?? (opts.workloads.length > 1 ? 'node' : 'sidecar');
+  if (mode === 'sidecar' && opts.workloads.length > 1) throw new Error('sidecar mode hosts exactly one workload; use --mode node for several');
+  const trustDomain = opts.trustDomain ?? 'cluster.local';
+  let level = LEVELS.indexOf(opts.logLevel ?? 'info');
+  const sink = opts.log ?? ((l: LogLevel, m: string) => process.stderr.write(`${new Date().toISOString()} ${l} ${m}\n`));
+  const log = (l: LogLevel, m: string) => {
+    if (LEVELS.indexOf(l) >= level) sink(l, m);
+  };
+  const id = `node~${opts.workloads[0].address ?? '127.0.0.1'}~trellis-proxy-${process.pid}-${Math.random().toString(36).slice(2, 8)}.${hostname()}`;
+  const metrics = new ProxyMetrics();
+  const store = new StateStore();
+  const pool = new UpstreamPool();
+
+  // Identities: one per service account (several workloads may share one).
+  const identities = new Map<string, WorkloadTls>();
+  const byWorkload = new Map<string, WorkloadTls>();
+  const certStarts: Promise<void>[] = [];
+  for (const w of opts.workloads) {
+    const key = `${w.namespace}/${w.name}`;
+    const sa = w.serviceAccount ?? w.service ?? w.name;
+    const spiffeId = `spiffe://${trustDomain}/ns/${w.namespace}/sa/${sa}`;
+    let t = identities.get(spiffeId);
+    if (!t) {
+      let source = opts.certificateSources?.[key];
+      if (!source && opts.staticIdentity) {
+        const si = isIdentity(opts.staticIdentity) ? opts.staticIdentity : opts.staticIdentity[key];
+        if (si) source = new StaticCertificateSource(si);
+      }
+      if (!source) {
+        if (!opts.token) throw new Error(`workload ${key}: no certificate source (need --token to request one from the CA)`);
+        source = await createCertificateManager(opts.controlAddress ?? '127.0.0.1:15010', opts.token, spiffeId, certStarts, log);
+      }
+      t = new WorkloadTls(spiffeId, trustDomain, source);
+      t.on('error', (err: Error) => log('error', `certificate for ${spiffeId}: ${err.message}`));
+      identities.set(spiffeId, t);
+    }
+    byWorkload.set(key, t);
+  }
+  const identityFor = (w: string) => byWorkload.get(w) ?? (byWorkload.size === 1 && !w ? [...byWorkload.values()][0] : undefined);
+
+  const httpCtx: HttpContext = { store, pool, metrics, identityFor, draining: false, inflight: 0 };
+  const handler = outboundStack(pool);
+  const l4Ctx = { store, metrics, identityFor, log };
+  const factory = (cfg: ListenerConfig) =>
+    cfg.kind === 'inbound'
+      ? createInboundListener(l4Ctx, cfg)
+      : cfg.kind === 'tcp'
+        ? createOutboundTcpListener(l4Ctx, cfg)
+        : createOutboundHttpListener(httpCtx, cfg, handler);
+  const drainTimeoutMs = opts.drainTimeoutMs ?? 10_000;
+  const listeners = new ListenerManager(factory, drainTimeoutMs, log);
+
+  let reconciling: Promise<void> = Promise.resolve();
+  let firstReconcileDone = false;
+  const onChange = () => {
+    const st = store.current;
+    for (const t of identities.values()) t.setTrustBundle(st.trustBundlePem);
+    reconciling = reconciling.then(() => listeners.reconcile(store.current)).then(() => {
+      firstReconcileDone = true;
+      checkReady();
+    });
+    pool.prune((ep, c) => {
+      const cs = st.clusters.get(c.name);
+      return !!cs && cs.endpoints.some((e) => e.address === ep.address && e.port === ep.port);
+    });
+  };
+  store.on('change', onChange);
+
+  let xds: XdsClient | undefined;
+  if (opts.staticConfig) {
+    const err = store.update(rawFromStatic(opts.staticConfig));
+    if (err) throw new Error(`static config: ${err}`);
+    store.received.listeners = store.received.clusters = true;
+  } else {
+    if (!opts.token) throw new Error('a token is needed to reach the control plane (--token)');
+    xds = new XdsClient({
+      address: opts.controlAddress ?? '127.0.0.1:15010',
+      token: opts.token,
+      node: { id, metadata: nodeMetadata(opts, mode) },
+      store,
+      log,
+      backoffBaseMs: opts.backoffBaseMs,
+      backoffMaxMs: opts.backoffMaxMs,
+    });
+    xds.on('connected', () => metrics.xdsConnected.set('', 1));
+    xds.on('disconnected', () => metrics.xdsConnected.set('', 0));
+  }
+
+  metrics.certExpiry.collect = () => {
+    let min = Infinity;
+    for (const t of identities.values()) min = Math.min(min, (t.notAfter().getTime() - Date.now()) / 1000);
+    if (min !== Infinity) metrics.certExpiry.set('kind="workload"', Math.round(min));
+  };
+
+  let certsReady = certStarts.length === 0;
+  const readiness = (): { ready: boolean; reason: string } => {
+    if (!certsReady) return { ready: false, reason: 'workload certificate not issued yet' };
+    if (!store.received.clusters || !store.received.listeners) return { ready: false, reason: 'waiting for the first clusters and listeners from the control plane' };
+    if (store.current.missing.length) return { ready: false, reason: `waiting for ${store.current.missing.slice(0, 3).join(', ')}` };
+    if (!firstReconcileDone) return { ready: false, reason: 'binding listeners' };
+    if (listeners.errors.size) return { ready: false, reason: [...listeners.errors.values()][0] };
+    return { ready: true, reason: '' };
+  };
+  let resolveReady!: () => void;
+  const ready = new Promise<void>((r) => (resolveReady = r));
+  let isReady = false;
+  const checkReady = () => {
+    if (!isReady && readiness().ready) {
+      isReady = true;
+      resolveReady();
+    }
+  };
+
+  const adminSource: AdminSource = {
+    configDump: () => ({
+      id,
+      mode,
+      version: store.current.version,
+      missing: store.current.missing,
+      xds: xds?.statusJson(),
+      listenerErrors: Object.fromEntries(listeners.errors),
+      boundPorts: Object.fromEntries([...listeners.active].map(([n, l]) => [n, l.port()])),
+      listeners: [...store.current.raw.listeners.values()],
+      routes: [...store.current.raw.routes.values()],
+      clusters: [...store.current.raw.clusters.values()],
+      endpoints: [...store.current.raw.endpoints.values()],
+      secrets: [...store.current.raw.secrets.values()],
+    }),
+    certificates: () =>
+      [...byWorkload].map(([w, t]) => ({
+        workload: w,
+        spiffeId: t.spiffeId,
+        notAfter: t.notAfter().toISOString(),
+        expiresInSeconds: Math.round((t.notAfter().getTime() - Date.now()) / 1000),
+      })),
+    logLevel: () => LEVELS[level],
+    setLogLevel: (l) => {
+      const i = LEVELS.indexOf(l as LogLevel);
+      if (i < 0) return `unknown log level "${l}" (one of ${LEVELS.join(', ')})`;
+      level = i;
+      return undefined;
+    },
+    readiness,
+    metrics: () => metrics.render(),
+  };
+  const readinessServer = createReadinessServer(adminSource);
+  const metricsPort = await listenHttp(readinessServer, opts.metricsPort ?? 15020, '0.0.0.0', 'readiness/metrics');
+  let adminServer: http.Server | undefined;
+  let adminPort: number | undefined;
+  if ((opts.adminPort ?? 15000) >= 0) {
+    adminServer = createAdminServer(adminSource);
+    try {
+      adminPort = await listenHttp(adminServer, opts.adminPort ?? 15000, '127.0.0.1', 'admin');
+    } catch (err) {
+      readinessServer.close();
+      throw err;
+    }
+  }
+
+  if (opts.staticConfig) onChange();
+  xds?.start();
+  Promise.all(certStarts).then(
+    () => {
+      for (const t of identities.values()) if (!t.hasCertificate()) t.refresh();
+      certsReady = true;
+      checkReady();
+    },
+    (err: Error) => log('error', `certificate: ${err.message}`),
+  );
+
+  let closing: Promise<void> | undefined;
+  const shutdown = (timeoutMs: number) => {
+    if (!closing) {
+      closing = (async () => {
+        httpCtx.draining = true;
+        isReady = false;
+        xds?.close();
+        await reconciling.catch(() => {});
+        await listeners.drainAll(timeoutMs);
+        pool.close();
+        readinessServer.close();
+        readinessServer.closeAllConnections();
+        adminServer?.close();
+        adminServer?.closeAllConnections();
+        for (const t of identities.values()) (t.source as { stop?: () => void }).stop?.();
+      })();
+    }
+    return closing;
+  };
+
+  return {
+    id,
+    ready,
+    isReady: () => isReady,
+    readiness,
+    drain: () => shutdown(drainTimeoutMs),
+    close: () => shutdown(0),
+    store,
+    metrics,
+    xds,
+    listenerPort: (n) => listeners.portOf(n),
+    metricsPort: () => metricsPort,
+    adminPort: () => adminPort,
+    identity: (w) => byWorkload.get(w),
+  };
+}
+
+function nodeMetadata(opts: ProxyOptions, mode: string): Record<string, unknown> {
+  return {
+    TRELLIS_PROXY: '1',
+    PROXY_KIND: mode,
+    VERSION: opts.version ?? '0.0.0',
+    WORKLOADS: opts.workloads.map((w) => ({
+      name: w.name,
+      namespace: w.namespace,
+      labels: w.labels ?? {},
+      serviceAccount: w.serviceAccount ?? w.service ?? w.name,
+      service: w.service ?? w.name,
+      ports: (w.ports ?? []).map((p) => ({ name: p.name ?? `p${p.port}`, port: p.port, protocol: p.protocol ?? 'HTTP' })),
+      address: w.address ?? '127.0.0.1',
+      inboundPort: w.inboundPort ?? 15006,
+      outboundPort: w.outboundPort ?? 15001,
+      ...(w.adminPort !== undefined ? { adminPort: w.adminPort } : {}),
+      ...(w.locality ? { locality: w.locality } : {}),
+    })),
+  };
+}
+
+/** Loads the identity module's CertificateManager lazily (only proxies that request certificates need it). */
+async function createCertificateManager(
+  caAddress: string,
+  token: string,
+  spiffeId: string,
+  starts: Promise<void>[],
+  log: (l: LogLevel, m: string) => void,
+): Promise<CertificateSource> {
+  const modPath = '../identity/cert-manager.js';
+  let mod: { CertificateManager: new (o: { caAddress: string; token: string; spiffeId: string }) => CertificateSource & { start(): Promise<void> } };
+  try {
+    mod = await import(modPath);
+  } catch (err) {
+    throw new Error(`certificate manager unavailable: ${(err as Error).message}`);
+  }
+  const cm = new mod.CertificateManager({ caAddress, token, spiffeId });
+  starts.push(
+    cm.start().then(() => log('info', `certificate issued for ${spiffeId}`)),
+  );
+  return cm;
+}

@@ -1,0 +1,146 @@
+// The state store: xDS (or a static config) writes raw resources, the data path reads one immutable compiled snapshot.
+import { EventEmitter } from 'node:events';
+import { parseCluster, parseListener, parseRootCa } from './config/parse.js';
+import type { ClusterConfig, ListenerConfig } from './config/types.js';
+import { compileRouteTable, createBalancer, endpointsFromLoadAssignment, type Balancer, type EndpointInfo, type RouteTable } from './policy-api.js';
+
+type Obj = Record<string, any>;
+
+/** Raw decoded resources by name, per kind (what the control plane last sent and we accepted). */
+export interface RawResources {
+  listeners: Map<string, Obj>;
+  routes: Map<string, Obj>;
+  clusters: Map<string, Obj>;
+  endpoints: Map<string, Obj>;
+  secrets: Map<string, Obj>;
+}
+
+export function emptyRaw(): RawResources {
+  return { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map(), secrets: new Map() };
+}
+
+export interface ClusterState {
+  config: ClusterConfig;
+  endpoints: EndpointInfo[];
+  balancer: Balancer;
+  /** False until EDS delivered this cluster's endpoints. */
+  hasEndpoints: boolean;
+}
+
+export interface ProxyState {
+  version: number;
+  listeners: Map<string, ListenerConfig>;
+  routes: Map<string, RouteTable>;
+  clusters: Map<string, ClusterState>;
+  trustBundlePem?: string;
+  raw: RawResources;
+  /** Names referenced but not (yet) delivered: empty means the config is complete. */
+  missing: string[];
+}
+
+interface Cache {
+  listeners: WeakMap<Obj, ListenerConfig>;
+  routes: WeakMap<Obj, RouteTable>;
+  clusters: WeakMap<Obj, ClusterConfig>;
+  balancers: Map<string, { cfg: ClusterConfig; cla: Obj | undefined; state: ClusterState }>;
+}
+
+/** Compiles raw resources into a snapshot. Throws with the resource's name when something cannot be used. */
+export function compileState(raw: RawResources, version: number, cache: Cache = newCache()): ProxyState {
+  const listeners = new Map<string, ListenerConfig>();
+  const routes = new Map<string, RouteTable>();
+  const clusters = new Map<string, ClusterState>();
+  const missing: string[] = [];
+  for (const [name, l] of raw.listeners) {
+    let cfg = cache.listeners.get(l);
+    if (!cfg) {
+      cfg = parseListener(l);
+      cache.listeners.set(l, cfg);
+    }
+    listeners.set(name, cfg);
+    if (cfg.routeConfigName && !raw.routes.has(cfg.routeConfigName)) missing.push(`route ${cfg.routeConfigName}`);
+  }
+  for (const [name, rc] of raw.routes) {
+    let t = cache.routes.get(rc);
+    if (!t) {
+      try {
+        t = compileRouteTable(rc);
+      } catch (err) {
+        throw new Error(`route configuration ${name}: ${(err as Error).message}`);
+      }
+      cache.routes.set(rc, t);
+    }
+    routes.set(name, t);
+  }
+  const nextBalancers = new Map<string, { cfg: ClusterConfig; cla: Obj | undefined; state: ClusterState }>();
+  for (const [name, c] of raw.clusters) {
+    let cfg = cache.clusters.get(c);
+    if (!cfg) {
+      cfg = parseCluster(c);
+      cache.clusters.set(c, cfg);
+    }
+    const cla = cfg.type === 'STATIC' ? cfg.loadAssignment : raw.endpoints.get(cfg.edsServiceName);
+    if (!cla) missing.push(`endpoints ${cfg.edsServiceName}`);
+    const prev = cache.balancers.get(name);
+    let state: ClusterState;
+    if (prev && prev.cfg === cfg && prev.cla === cla) state = prev.state;
+    else {
+      let endpoints: EndpointInfo[];
+      try {
+        endpoints = cla ? endpointsFromLoadAssignment(cla) : [];
+      } catch (err) {
+        throw new Error(`endpoints ${cfg.edsServiceName}: ${(err as Error).message}`);
+      }
+      state = {
+        config: cfg,
+        endpoints,
+        balancer: createBalancer({ policy: cfg.lbPolicy, endpoints, localityAware: cfg.localityAware } as never),
+        hasEndpoints: Boolean(cla),
+      };
+    }
+    nextBalancers.set(name, { cfg, cla, state });
+    clusters.set(name, state);
+  }
+  cache.balancers = nextBalancers;
+  let trustBundlePem: string | undefined;
+  const root = raw.secrets.get('ROOTCA');
+  if (root) trustBundlePem = parseRootCa(root);
+  return { version, listeners, routes, clusters, trustBundlePem, raw, missing };
+}
+
+function newCache(): Cache {
+  return { listeners: new WeakMap(), routes: new WeakMap(), clusters: new WeakMap(), balancers: new Map() };
+}
+
+/**
+ * Holds the current snapshot. `update` compiles a candidate and swaps it in only when it compiles,
+ * so a bad resource never replaces the last good config. Emits 'change' (state, previous).
+ */
+export class StateStore extends EventEmitter {
+  private cache = newCache();
+  private version = 0;
+  current: ProxyState = compileState(emptyRaw(), 0);
+  /** True once LDS and CDS were delivered at least once (static config counts). */
+  received = { listeners: false, clusters: false };
+
+  /** Tries `raw`; returns undefined on success or the error message (the caller NACKs with it). */
+  update(raw: RawResources, delivered?: 'listeners' | 'clusters'): string | undefined {
+    let next: ProxyState;
+    try {
+      next = compileState(raw, this.version + 1, this.cache);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    this.version++;
+    if (delivered) this.received[delivered] = true;
+    const prev = this.current;
+    this.current = next;
+    this.emit('change', next, prev);
+    return undefined;
+  }
+
+  /** The first full config is in place: listeners and clusters delivered and every referenced name present. */
+  complete(): boolean {
+    return this.received.listeners && this.received.clusters && this.current.missing.length === 0;
+  }
+}

@@ -1,0 +1,67 @@
+// The proxy's metric families with the names and labels SPEC.md fixes.
+import { Registry, labelKey, type Counter, type Gauge, type Histogram } from './registry.js';
+
+export interface RequestLabels {
+  reporter: 'source' | 'destination';
+  source_workload: string;
+  source_namespace: string;
+  source_principal: string;
+  destination_workload: string;
+  destination_namespace: string;
+  destination_service: string;
+  destination_principal: string;
+  route: string;
+  response_code: string;
+  grpc_status: string;
+  error_code: string;
+  connection_security_policy: 'mutual_tls' | 'none';
+}
+
+export class ProxyMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter;
+  readonly duration: Histogram;
+  readonly requestBytes: Histogram;
+  readonly responseBytes: Histogram;
+  readonly tcpOpened: Counter;
+  readonly tcpClosed: Counter;
+  readonly tcpSent: Counter;
+  readonly tcpReceived: Counter;
+  readonly certExpiry: Gauge;
+  readonly xdsConnected: Gauge;
+  readonly tlsFailures: Counter;
+
+  constructor() {
+    const r = this.registry;
+    this.requests = r.counter('trellis_requests_total', 'Requests handled by the proxy');
+    this.duration = r.histogram('trellis_request_duration_seconds', 'Request duration');
+    const sizes = [100, 1000, 10_000, 100_000, 1_000_000, 10_000_000];
+    this.requestBytes = r.histogram('trellis_request_bytes', 'Request body size', sizes);
+    this.responseBytes = r.histogram('trellis_response_bytes', 'Response body size', sizes);
+    this.tcpOpened = r.counter('trellis_tcp_connections_opened_total', 'TCP connections opened');
+    this.tcpClosed = r.counter('trellis_tcp_connections_closed_total', 'TCP connections closed');
+    this.tcpSent = r.counter('trellis_tcp_sent_bytes_total', 'Bytes sent to the peer of a TCP connection');
+    this.tcpReceived = r.counter('trellis_tcp_received_bytes_total', 'Bytes received from the peer of a TCP connection');
+    this.certExpiry = r.gauge('trellis_certificate_expiry_seconds', 'Seconds until the certificate expires');
+    this.xdsConnected = r.gauge('trellis_xds_connected', '1 while the proxy holds an ADS stream to the control plane');
+    this.tlsFailures = r.counter('trellis_tls_handshake_failures_total', 'Inbound or upstream mTLS peers refused, by reason');
+    this.xdsConnected.set('', 0);
+  }
+
+  private keys = new Map<string, string>();
+
+  /** Label keys are cached by a cheap composite so the hot path does no rendering. */
+  requestKey(l: RequestLabels): string {
+    const c = `${l.reporter}|${l.source_workload}|${l.source_namespace}|${l.source_principal}|${l.destination_workload}|${l.destination_namespace}|${l.destination_service}|${l.destination_principal}|${l.route}|${l.response_code}|${l.grpc_status}|${l.error_code}|${l.connection_security_policy}`;
+    let k = this.keys.get(c);
+    if (k === undefined) {
+      k = labelKey(l as unknown as Record<string, string>);
+      if (this.keys.size < 50_000) this.keys.set(c, k);
+    }
+    return k;
+  }
+
+  render(): string {
+    return this.registry.render();
+  }
+}
