@@ -1,0 +1,186 @@
+// An unmodified @grpc/grpc-js-xds client follows compiled xDS: reaches the servers, honours 80/20 splits
+// (HTTPRoute and VirtualService + DestinationRule), and picks up config changes without restarting.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { Resource } from '../../src/api/types.js';
+import { compileForProxy } from '../../src/control/compile/index.js';
+import { buildStaticView } from '../../src/control/registry-static.js';
+import type { CompileInput } from '../../src/control/model.js';
+import { startAdsLoop, type AdsLoop } from '../control/compile/ads-loop.js';
+
+const require = createRequire(import.meta.url);
+const PROTO = fileURLToPath(new URL('../fixtures/echo.proto', import.meta.url));
+const echoPkg = (grpc.loadPackageDefinition(protoLoader.loadSync(PROTO)) as any).trellis.test;
+
+const SERVICE_PORT = 50051;
+const servers: grpc.Server[] = [];
+const serverPorts: Record<string, number> = {};
+let ads: AdsLoop;
+let resources: Resource[] = [];
+let client: any;
+
+function r(apiVersion: string, kind: string, name: string, spec: unknown, labels?: Record<string, string>): Resource {
+  return { apiVersion, kind, metadata: { name, namespace: 'default', ...(labels ? { labels } : {}) }, spec } as Resource;
+}
+
+/** Services echo (all versions), echo-v1 and echo-v2, and one WorkloadEntry per running server. */
+function baseResources(): Resource[] {
+  const port = (selector: Record<string, string>) => ({ selector, ports: [{ name: 'grpc', port: SERVICE_PORT, protocol: 'TCP' }] });
+  return [
+    r('v1', 'Service', 'echo', port({ app: 'echo' })),
+    r('v1', 'Service', 'echo-v1', port({ app: 'echo', version: 'v1' })),
+    r('v1', 'Service', 'echo-v2', port({ app: 'echo', version: 'v2' })),
+    ...['v1', 'v2'].map((v) =>
+      r('networking.istio.io/v1', 'WorkloadEntry', `echo-${v}`, { address: '127.0.0.1', labels: { app: 'echo', version: v }, ports: { grpc: serverPorts[v] } }, { app: 'echo', version: v }),
+    ),
+  ];
+}
+
+function vsSplit(w1: number, w2: number): Resource[] {
+  return [
+    r('networking.istio.io/v1', 'DestinationRule', 'echo', {
+      host: 'echo',
+      subsets: [
+        { name: 'v1', labels: { version: 'v1' } },
+        { name: 'v2', labels: { version: 'v2' } },
+      ],
+    }),
+    r('networking.istio.io/v1', 'VirtualService', 'echo', {
+      hosts: ['echo'],
+      http: [
+        {
+          route: [
+            { destination: { host: 'echo', subset: 'v1' }, weight: w1 },
+            { destination: { host: 'echo', subset: 'v2' }, weight: w2 },
+          ],
+        },
+      ],
+    }),
+  ];
+}
+
+function httpRouteSplit(w1: number, w2: number): Resource[] {
+  return [
+    r('gateway.networking.k8s.io/v1', 'HTTPRoute', 'echo-split', {
+      parentRefs: [{ group: '', kind: 'Service', name: 'echo', port: SERVICE_PORT }],
+      rules: [
+        {
+          backendRefs: [
+            { name: 'echo-v1', port: SERVICE_PORT, weight: w1 },
+            { name: 'echo-v2', port: SERVICE_PORT, weight: w2 },
+          ],
+        },
+      ],
+    }),
+  ];
+}
+
+function inputFor(rs: Resource[]): CompileInput {
+  const view = buildStaticView(rs, 'cluster.local');
+  return {
+    resources: rs,
+    registry: { services: view.services, workloads: view.instances },
+    mesh: { trustDomain: 'cluster.local', rootNamespaces: ['trellis-system', 'istio-system'], certificateTtlSeconds: 86400 },
+    trustBundlePem: '',
+  };
+}
+
+function apply(policy: Resource[]): void {
+  resources = [...baseResources(), ...policy];
+  ads.update();
+}
+
+function call(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    client.Hello({ name: 'x' }, { deadline: Date.now() + 2000 }, (err: Error | null, reply: { server: string }) =>
+      err ? reject(err) : resolve(reply.server),
+    );
+  });
+}
+
+/** Runs `n` calls with bounded concurrency and counts which server answered. */
+async function tally(n: number, concurrency = 64): Promise<Record<string, number>> {
+  const counts: Record<string, number> = { v1: 0, v2: 0 };
+  let started = 0;
+  const worker = async () => {
+    while (started < n) {
+      started++;
+      counts[await call()]++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return counts;
+}
+
+/** Polls small batches until `ok` holds for one (config pushes are asynchronous). */
+async function until(ok: (c: Record<string, number>) => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 8000;
+  let last: Record<string, number> = {};
+  while (Date.now() < deadline) {
+    last = await tally(100, 20);
+    if (ok(last)) return;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  assert.fail(`${what} did not take effect; last batch ${JSON.stringify(last)}`);
+}
+
+function assertShare(c: Record<string, number>, v1Pct: number): void {
+  const total = c.v1 + c.v2;
+  const share = (100 * c.v1) / total;
+  assert.ok(Math.abs(share - v1Pct) <= 3, `v1 share ${share.toFixed(2)}% of ${total} calls, want ${v1Pct}% ±3`);
+}
+
+before(async () => {
+  for (const v of ['v1', 'v2']) {
+    const s = new grpc.Server();
+    s.addService(echoPkg.Echo.service, { Hello: (_c: unknown, cb: grpc.sendUnaryData<{ server: string }>) => cb(null, { server: v }) });
+    serverPorts[v] = await new Promise<number>((res, rej) =>
+      s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+    );
+    servers.push(s);
+  }
+  resources = baseResources();
+  ads = await startAdsLoop((proxy, subs) => compileForProxy(inputFor(resources), proxy, subs));
+  // The bootstrap must be in place before the xds resolver registers.
+  process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
+    xds_servers: [{ server_uri: `127.0.0.1:${ads.port}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+    node: { id: 'proxyless-test', locality: {} },
+  });
+  require('@grpc/grpc-js-xds').register();
+  client = new echoPkg.Echo('xds:///echo', grpc.credentials.createInsecure());
+});
+
+after(async () => {
+  client?.close();
+  for (const s of servers) s.forceShutdown();
+  await ads?.close();
+});
+
+test('calls through xds:/// reach both servers with no routing config', { timeout: 20_000 }, async () => {
+  await until((c) => c.v1 > 0 && c.v2 > 0, 'default route');
+  assert.deepEqual(ads.nacks, []);
+});
+
+test('VirtualService + DestinationRule subsets split 80/20', { timeout: 30_000 }, async () => {
+  apply(vsSplit(100, 0));
+  await until((c) => c.v2 === 0, 'VirtualService 100/0');
+  apply(vsSplit(80, 20));
+  await until((c) => c.v2 > 0, 'VirtualService 80/20');
+  assertShare(await tally(5000), 80);
+  assert.deepEqual(ads.nacks, []);
+});
+
+test('HTTPRoute backendRefs split 80/20, then a change to 0/100 applies live', { timeout: 30_000 }, async () => {
+  apply(httpRouteSplit(0, 100));
+  await until((c) => c.v1 === 0, 'HTTPRoute 0/100');
+  apply(httpRouteSplit(80, 20));
+  await until((c) => c.v1 > 0, 'HTTPRoute 80/20');
+  assertShare(await tally(5000), 80);
+  apply(httpRouteSplit(0, 100));
+  await until((c) => c.v1 === 0, 'HTTPRoute back to 0/100');
+  assert.deepEqual(ads.nacks, []);
+});
