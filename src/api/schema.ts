@@ -463,7 +463,10 @@ const serviceEntry = obj('A service not declared by a Service or Workload, e.g. 
   }),
   resolution: en(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN'], 'How endpoints are found.', { default: 'NONE' }),
   endpoints: arr(obj('An endpoint.', workloadEntryFields), 'Static endpoints.'),
-  workloadSelector: workloadSelector('Select Workloads / WorkloadEntries as endpoints.'),
+  // ServiceEntry's selector is spelled `labels`, unlike the `matchLabels` of policies.
+  workloadSelector: obj('Select Workloads / WorkloadEntries in this namespace as endpoints.', {
+    labels: labels('Labels an endpoint must carry.', { required: true }),
+  }),
   exportTo: strings('Namespaces that see this entry.', { unsupported: 'visibility is not enforced' }),
   subjectAltNames: strings('Accepted SANs of the endpoints.', { unsupported: 'use DestinationRule tls.subjectAltNames' }),
 }, { atMostOne: ['endpoints', 'workloadSelector'] });

@@ -392,7 +392,8 @@ export interface ServiceEntrySpec {
   location?: 'MESH_EXTERNAL' | 'MESH_INTERNAL';
   resolution?: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
   endpoints?: WorkloadEntrySpec[];
-  workloadSelector?: WorkloadSelector;
+  /** Spelled `labels` here (Istio's networking WorkloadSelector), not `matchLabels`. */
+  workloadSelector?: { labels: Record<string, string> };
   exportTo?: string[];
   subjectAltNames?: string[];
 }
