@@ -37,6 +37,11 @@ export class MemoryStore implements Store {
     return this.state.snapshot();
   }
 
+  /** Records a refusal that happened outside apply (e.g. bad seed files at start) so the API shows it. */
+  recordError(message: string, diagnostics: StoreError['diagnostics']): void {
+    this.state.recordError(message, diagnostics);
+  }
+
   lastError(): StoreError | undefined {
     return this.state.lastError();
   }

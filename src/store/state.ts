@@ -2,6 +2,7 @@
 import type { Resource } from '../api/types.js';
 import type { Diagnostic } from '../api/diagnostics.js';
 import { validateResources } from '../api/validate.js';
+import { analyzeResources } from '../api/analyze.js';
 import { resourceKey } from '../api/names.js';
 import type { ChangeResult, ResourceChange, StoreError, StoreListener, StoreSnapshot } from './store.js';
 import { StoreRejectedError } from './store.js';
@@ -36,6 +37,9 @@ function describe(r: Resource, action: ResourceChange['action']): ResourceChange
 
 export type Validator = (resources: Resource[]) => Diagnostic[];
 
+/** Per-resource validation plus cross-resource analysis of the whole resulting set. */
+export const validateConfig: Validator = (resources) => [...validateResources(resources), ...analyzeResources(resources)];
+
 /**
  * Holds the current good config. Every change is computed as a whole new set, validated as a whole,
  * and only then swapped in, so a rejected change leaves no trace.
@@ -47,7 +51,7 @@ export class ConfigState {
   private error: StoreError | undefined;
   private frozen: StoreSnapshot = { revision: 0, resources: [] };
 
-  constructor(private readonly validate: Validator = validateResources) {}
+  constructor(private readonly validate: Validator = validateConfig) {}
 
   snapshot(): StoreSnapshot {
     return this.frozen;
