@@ -151,10 +151,8 @@ function envelope(
   }
   if (diagnostics.length > 0) return { diagnostics };
 
+  // A missing spec is read as {}; validation reports it for kinds that need one.
   const spec = v.spec === undefined || v.spec === null ? undefined : v.spec;
-  if (spec === undefined && schema.specRequired) {
-    err('TRL0109', 'spec', `missing spec`);
-  }
   const resource: Resource = { apiVersion, kind: schema.kind, metadata: meta as unknown as Resource['metadata'], spec: spec ?? {} };
   return { resource, diagnostics };
 }

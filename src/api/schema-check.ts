@@ -212,11 +212,14 @@ function present(o: Record<string, unknown>, k: string): boolean {
 
 export function checkObject(o: Record<string, unknown>, s: FieldSchema, field: string, report: Report): void {
   const fields = s.fields ?? {};
+  // A misspelt required field is reported once, as the unknown field whose hint names it.
+  const hinted = new Set<string>();
   for (const [k, v] of Object.entries(o)) {
     const p = joinPath(field, k);
     const fs = Object.prototype.hasOwnProperty.call(fields, k) ? fields[k] : undefined;
     if (!fs) {
       const near = didYouMean(k, Object.keys(fields));
+      if (near) hinted.add(near);
       report('TRL0201', 'error', p, `unknown field "${k}"`, near ? `did you mean "${near}"?` : undefined);
       continue;
     }
@@ -224,7 +227,7 @@ export function checkObject(o: Record<string, unknown>, s: FieldSchema, field: s
     checkField(v, fs, p, report);
   }
   for (const [k, fs] of Object.entries(fields)) {
-    if (fs.required && !present(o, k)) report('TRL0204', 'error', joinPath(field, k), `missing required field "${k}"`);
+    if (fs.required && !present(o, k) && !hinted.has(k)) report('TRL0204', 'error', joinPath(field, k), `missing required field "${k}"`);
   }
   if (s.oneOf) {
     const set = s.oneOf.filter((k) => present(o, k));

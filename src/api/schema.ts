@@ -170,7 +170,7 @@ const l4Match = (extra: Record<string, FieldSchema> = {}): FieldSchema =>
 
 const routeDestination = arr(
   obj('A weighted destination.', {
-    destination: destination('Where to send the connection.'),
+    destination: { ...destination('Where to send the connection.'), required: true },
     weight: int('Share of traffic (all weights in a route sum to 100).', { check: 'weight' }),
   }),
   'Destinations and their weights.',
@@ -205,7 +205,7 @@ const httpRoute = obj('One HTTP rule; rules are tried in order and the first mat
   ),
   route: arr(
     obj('A weighted destination.', {
-      destination: destination('Where to send the request.', ),
+      destination: { ...destination('Where to send the request.'), required: true },
       weight: int('Share of traffic; the weights of a rule sum to 100 (one destination may omit it).', {
         check: 'weight',
       }),
@@ -264,10 +264,10 @@ const httpRoute = obj('One HTTP rule; rules are tried in order and the first mat
   }, { oneOf: ['delay', 'abort'] }),
   mirror: destination('Send a copy of each request here; the reply is ignored.'),
   mirrorPercent: int('Share of requests mirrored (integer).', { check: 'percent', deprecated: 'use mirrorPercentage.value' }),
-  mirrorPercentage: percentObj('Share of requests mirrored.', ),
+  mirrorPercentage: percentObj('Share of requests mirrored.'),
   mirrors: arr(
     obj('A mirror target.', {
-      destination: destination('Send a copy of each request here.'),
+      destination: { ...destination('Send a copy of each request here.'), required: true },
       percentage: percentObj('Share of requests mirrored.'),
     }),
     'Several mirror targets.',

@@ -44,7 +44,8 @@ export function validateResource(r: Resource): Diagnostic[] {
     return out;
   }
   checkObject(r.metadata as unknown as Record<string, unknown>, METADATA_SCHEMA, 'metadata', report);
-  if (r.spec === undefined || r.spec === null) {
+  const empty = r.spec === undefined || r.spec === null || (isPlainObject(r.spec) && Object.keys(r.spec).length === 0);
+  if (empty) {
     if (schema.specRequired) report('TRL0109', 'error', 'spec', 'missing spec');
     return out;
   }
