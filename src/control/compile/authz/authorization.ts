@@ -23,6 +23,8 @@ export interface AppliedPolicy {
 export interface AuthorizationResult {
   /** RBAC filters to put into the inbound HCM's `http_filters`, in this order, before the router. */
   filters: HttpFilter[];
+  /** The same RBAC configs unpacked (plain proto-shaped objects), for config dumps and tests. */
+  configs: object[];
   /** `ns/name` of every policy that applies, in evaluation order (for describe and logs). */
   decidedBy: string[];
   policies: AppliedPolicy[];
@@ -84,13 +86,15 @@ export function compileAuthorization(
     applied.push({ ref: `${ns}/${name}`, action, keys });
   }
   const filters: HttpFilter[] = [];
+  const configs: object[] = [];
   // AUDIT first so it sees every request, including ones a later filter denies.
   for (const action of ['AUDIT', 'DENY', 'ALLOW'] as const) {
     if (!present[action]) continue;
     const rbac = { rules: { action: ENVOY_ACTION[action], policies: byAction[action] } };
+    configs.push(rbac);
     filters.push({ name: RBAC_FILTER_NAME, typed_config: packAny(RBAC_TYPE, rbac) });
   }
   const order: Record<string, number> = { AUDIT: 0, DENY: 1, ALLOW: 2 };
   applied.sort((a, b) => order[a.action] - order[b.action]);
-  return { filters, decidedBy: applied.map((a) => a.ref), policies: applied, warnings };
+  return { filters, configs, decidedBy: applied.map((a) => a.ref), policies: applied, warnings };
 }

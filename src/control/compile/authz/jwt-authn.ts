@@ -116,6 +116,17 @@ export function compileJwtAuthn(
   mesh: MeshSettings,
   warnings: string[] = [],
 ): { name: string; typed_config: AnyMessage } | undefined {
+  const config = jwtAuthnConfig(reqAuths, workload, mesh, warnings);
+  return config && { name: JWT_AUTHN_FILTER_NAME, typed_config: packAny(JWT_AUTHN_TYPE, config) };
+}
+
+/** The JwtAuthentication config compileJwtAuthn packs, as a plain proto-shaped object; undefined when nothing applies. */
+export function jwtAuthnConfig(
+  reqAuths: Resource<RequestAuthenticationSpec>[],
+  workload: WorkloadInstance,
+  mesh: MeshSettings,
+  warnings: string[] = [],
+): Record<string, unknown> | undefined {
   const selected = selectPolicies(reqAuths, workload, mesh, warnings);
   const providers: Record<string, Record<string, unknown>> = {};
   let n = 0;
@@ -133,7 +144,7 @@ export function compileJwtAuthn(
   }
   const names = Object.keys(providers);
   if (names.length === 0) return undefined;
-  const config = {
+  return {
     providers,
     rules: [
       {
@@ -144,5 +155,4 @@ export function compileJwtAuthn(
       },
     ],
   };
-  return { name: JWT_AUTHN_FILTER_NAME, typed_config: packAny(JWT_AUTHN_TYPE, config) };
 }
