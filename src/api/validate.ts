@@ -238,9 +238,9 @@ function checkFilters(filters: unknown, field: string, report: Report): void {
     for (const mod of ['requestRedirect', 'urlRewrite']) {
       const path = objOf(objOf(f[mod]).path);
       if (path.type === 'ReplaceFullPath' && path.replaceFullPath === undefined)
-        report('TRL0204', 'error', joinPath(p, `${mod}.path.replaceFullPath`), 'path type ReplaceFullPath needs replaceFullPath');
+        report('TRL0204', 'error', `${p}.${mod}.path.replaceFullPath`, 'path type ReplaceFullPath needs replaceFullPath');
       if (path.type === 'ReplacePrefixMatch' && path.replacePrefixMatch === undefined)
-        report('TRL0204', 'error', joinPath(p, `${mod}.path.replacePrefixMatch`), 'path type ReplacePrefixMatch needs replacePrefixMatch');
+        report('TRL0204', 'error', `${p}.${mod}.path.replacePrefixMatch`, 'path type ReplacePrefixMatch needs replacePrefixMatch');
     }
   });
   const types = list.map((fl) => objOf(fl).type);
