@@ -9,8 +9,29 @@ export const clusters = (s: XdsSnapshot) => s[CLUSTER_TYPE] as Record<string, an
 export const endpoints = (s: XdsSnapshot) => s[ENDPOINT_TYPE] as Record<string, any>;
 export const secrets = (s: XdsSnapshot) => s[SECRET_TYPE] as Record<string, any>;
 
+/** Decodes an Any, dropping protobufjs's virtual oneof keys (e.g. `config_source_specifier: 'ads'`). */
 export function unpack(any: AnyMessage): any {
-  return unpackAny(any);
+  return stripOneofs(unpackAny(any));
+}
+
+function stripOneofs(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(stripOneofs);
+  if (v && typeof v === 'object' && !(v instanceof Uint8Array)) {
+    const o = v as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(o)) {
+      if (typeof x === 'string' && x !== k && x in o && k.endsWith('_specifier')) continue;
+      if (typeof x === 'string' && x !== k && x in o && isOneofName(k)) continue;
+      out[k] = stripOneofs(x);
+    }
+    return out;
+  }
+  return v;
+}
+
+const ONEOF_NAMES = new Set(['config_type', 'route_specifier', 'action', 'kind', 'validation_context_type', 'cluster_specifier']);
+function isOneofName(k: string): boolean {
+  return ONEOF_NAMES.has(k) || k.endsWith('_type');
 }
 
 export function trellisMeta(o: { metadata?: { filter_metadata?: { trellis?: any } } }): Record<string, unknown> {
