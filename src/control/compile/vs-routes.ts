@@ -142,8 +142,16 @@ export function virtualServiceRoutes(ctx: RouteContext, vs: VS, svc: ServiceInfo
     const fault = faultConfig(r.fault);
     if (fault && !shared.direct_response && !shared.redirect) shared.typed_per_filter_config = { [FAULT_FILTER]: fault };
     for (const m of matches) {
-      out.push({ name: `${refOf(vs)}#${i}`, match: routeMatch(m), ...shared });
+      out.push({ name: `${refOf(vs)}#${i}`, match: routeMatch(m), ...rewriteForMatch(shared, m) });
     }
   });
   return out;
+}
+
+/** A prefix rewrite has no prefix to replace under a regex match: there it replaces the whole path. */
+function rewriteForMatch(shared: Record<string, unknown>, m: HTTPMatchRequest): Record<string, unknown> {
+  const a = shared.route as Record<string, unknown> | undefined;
+  if (!a || a.prefix_rewrite === undefined || m.uri?.regex === undefined) return shared;
+  const { prefix_rewrite, ...rest } = a;
+  return { ...shared, route: { ...rest, regex_rewrite: { pattern: { regex: '^.*$' }, substitution: prefix_rewrite } } };
 }
