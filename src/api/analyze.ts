@@ -29,6 +29,11 @@ const labelsOf = (v: unknown): Record<string, string> => {
   return out;
 };
 
+/** `"reviews" (reviews.default.svc.cluster.local)`, or just the quoted host when it is already canonical. */
+function hostText(written: string, fqdn: string): string {
+  return written === fqdn ? `"${written}"` : `"${written}" (${fqdn})`;
+}
+
 function where(r: Resource): string {
   const s = r.source;
   const at = s ? ` (${s.file}:${s.line}:${s.column})` : '';
@@ -170,12 +175,12 @@ export function analyzeResources(resources: Resource[], opts: AnalyzeOptions = {
     const names = arrayOf(spec.subsets).map((s) => objOf(s).name).filter((n): n is string => typeof n === 'string');
     subsetsByHost.set(host, [...(subsetsByHost.get(host) ?? []), { dr, names }]);
     if (!facts.hostKnown(host))
-      report(dr)('TRL0304', 'warning', 'spec.host', `host "${spec.host}" (${host}) is not declared by any Service, ServiceEntry or Workload`);
+      report(dr)('TRL0304', 'warning', 'spec.host', `host ${hostText(spec.host, host)} is not declared by any Service, ServiceEntry or Workload`);
     if (!isPlainObject(spec.workloadSelector)) {
       const key = `${namespaceOf(dr)}|${host}`;
       const first = drByHost.get(key);
       if (first)
-        report(dr)('TRL0307', 'error', 'spec.host', `host "${spec.host}" (${host}) already has a DestinationRule in this namespace: ${where(first)}`, 'merge the subsets and policies into one DestinationRule');
+        report(dr)('TRL0307', 'error', 'spec.host', `host ${hostText(spec.host, host)} already has a DestinationRule in this namespace: ${where(first)}`, 'merge the subsets and policies into one DestinationRule');
       else drByHost.set(key, dr);
     }
     // Subset labels that select no known member of the service.
@@ -199,7 +204,7 @@ export function analyzeResources(resources: Resource[], opts: AnalyzeOptions = {
         const host = resolveHost(h, ns);
         const first = vsByHost.get(host);
         if (first && first !== vs)
-          report(vs)('TRL0302', 'error', `spec.hosts[${i}]`, `host "${h}" (${host}) is also routed by ${where(first)}; Trellis does not merge VirtualServices`, 'put all rules for a host in one VirtualService');
+          report(vs)('TRL0302', 'error', `spec.hosts[${i}]`, `host ${hostText(h, host)} is also routed by ${where(first)}; Trellis does not merge VirtualServices`, 'put all rules for a host in one VirtualService');
         else vsByHost.set(host, vs);
       });
     }
@@ -208,7 +213,7 @@ export function analyzeResources(resources: Resource[], opts: AnalyzeOptions = {
       const host = resolveHost(d.host, ns);
       // One warning per unknown host per VirtualService: a canary split names the same host many times.
       if (!facts.hostKnown(host) && !warned.has(host) && warned.add(host))
-        report(vs)('TRL0304', 'warning', `${d.field}.host`, `destination host "${d.host}" (${host}) is not declared by any Service, ServiceEntry or Workload`);
+        report(vs)('TRL0304', 'warning', `${d.field}.host`, `destination host ${hostText(d.host, host)} is not declared by any Service, ServiceEntry or Workload`);
       if (d.subset !== undefined) {
         const drs = subsetsByHost.get(host);
         if (!drs)
@@ -257,7 +262,7 @@ export function analyzeResources(resources: Resource[], opts: AnalyzeOptions = {
     if (typeof spec.service === 'string') {
       const host = resolveHost(spec.service, ns);
       if (!facts.hostKnown(host))
-        report(ts)('TRL0304', 'warning', 'spec.service', `service "${spec.service}" (${host}) is not declared by any Service, ServiceEntry or Workload`);
+        report(ts)('TRL0304', 'warning', 'spec.service', `service ${hostText(spec.service, host)} is not declared by any Service, ServiceEntry or Workload`);
       const vs = vsByHost.get(host);
       if (vs) report(ts)('TRL0310', 'warning', 'spec.service', `${host} is also routed by ${where(vs)}`, 'route each host with one kind of resource');
     }
@@ -266,7 +271,7 @@ export function analyzeResources(resources: Resource[], opts: AnalyzeOptions = {
       if (typeof svc !== 'string') return;
       const host = resolveHost(svc, ns);
       if (!facts.hostKnown(host))
-        report(ts)('TRL0304', 'warning', `spec.backends[${i}].service`, `backend service "${svc}" (${host}) is not declared by any Service, ServiceEntry or Workload`);
+        report(ts)('TRL0304', 'warning', `spec.backends[${i}].service`, `backend service ${hostText(svc, host)} is not declared by any Service, ServiceEntry or Workload`);
     });
   }
 
