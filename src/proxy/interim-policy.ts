@@ -145,13 +145,7 @@ export interface Balancer {
   onRequestEnd(ep: EndpointInfo): void;
 }
 
-function structObj(s: Obj | undefined): Obj {
-  const out: Obj = {};
-  for (const [k, v] of Object.entries<Obj>(s?.fields ?? {})) {
-    out[k] = v.string_value ?? v.number_value ?? v.bool_value ?? (v.struct_value ? structObj(v.struct_value) : undefined);
-  }
-  return out;
-}
+import { structToObject as structObj } from './config/struct.js';
 
 export function endpointsFromLoadAssignment(cla: Obj): EndpointInfo[] {
   const out: EndpointInfo[] = [];

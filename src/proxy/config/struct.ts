@@ -14,16 +14,19 @@ export function structToObject(s: unknown): Record<string, unknown> {
 
 export function valueToJson(v: unknown): unknown {
   if (!v || typeof v !== 'object') return v;
+  // protobufjs' built-in google.protobuf types use camelCase even when the rest is loaded with keepCase.
   const o = v as Value;
+  if ('stringValue' in o) return o.stringValue;
   if ('string_value' in o) return o.string_value;
+  if ('numberValue' in o) return o.numberValue;
   if ('number_value' in o) return o.number_value;
+  if ('boolValue' in o) return o.boolValue;
   if ('bool_value' in o) return o.bool_value;
+  if ('structValue' in o) return structToObject(o.structValue);
   if ('struct_value' in o) return structToObject(o.struct_value);
-  if ('list_value' in o) {
-    const values = (o.list_value as { values?: unknown[] } | undefined)?.values ?? [];
-    return values.map(valueToJson);
-  }
-  if ('null_value' in o) return null;
+  const list = (o.listValue ?? o.list_value) as { values?: unknown[] } | undefined;
+  if (list) return (list.values ?? []).map(valueToJson);
+  if ('nullValue' in o || 'null_value' in o) return null;
   return undefined;
 }
 
@@ -35,13 +38,13 @@ export function objectToStruct(obj: Record<string, unknown>): { fields: Record<s
 }
 
 export function jsonToValue(v: unknown): Value {
-  if (v === null) return { null_value: 'NULL_VALUE' };
-  if (typeof v === 'string') return { string_value: v };
-  if (typeof v === 'number') return { number_value: v };
-  if (typeof v === 'boolean') return { bool_value: v };
-  if (Array.isArray(v)) return { list_value: { values: v.map(jsonToValue) } };
-  if (typeof v === 'object') return { struct_value: objectToStruct(v as Record<string, unknown>) };
-  return { null_value: 'NULL_VALUE' };
+  if (v === null) return { nullValue: 'NULL_VALUE' };
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(jsonToValue) } };
+  if (typeof v === 'object') return { structValue: objectToStruct(v as Record<string, unknown>) };
+  return { nullValue: 'NULL_VALUE' };
 }
 
 /** metadata.filter_metadata.trellis of any resource, as a plain object. */

@@ -83,7 +83,7 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
   tlsServer.on('secureConnection', (s: tls.TLSSocket) => {
     s.on('error', () => s.destroy());
     const t = wtls();
-    const v = checkPeerSvid(s, t?.trustDomain);
+    const v = checkPeerSvid(s, t);
     if (!v.ok) {
       refuse(v.reason);
       ctx.log('info', `listener ${name}: refused peer: ${v.detail}`);

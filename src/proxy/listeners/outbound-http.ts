@@ -42,9 +42,12 @@ export function createOutboundHttpListener(ctx: HttpContext, config: ListenerCon
     conns.add(socket);
     socket.on('error', () => socket.destroy());
     peek(socket, 3, (first) => {
+      // Both servers pick up the bytes already read (they check readableLength); resuming here would drop them.
       if (first.length >= 3 && first.subarray(0, 3).equals(H2_PREFACE.subarray(0, 3))) h2.emit('connection', socket);
-      else h1.emit('connection', socket);
-      socket.resume();
+      else {
+        h1.emit('connection', socket);
+        socket.resume();
+      }
     });
   });
   server.on('error', () => {});

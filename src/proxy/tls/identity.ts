@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
+import { TrustBundle } from '../../identity/verify.js';
 
 /** What the proxy needs from a certificate source (a CertificateManager or a static identity). */
 export interface CertificateSource {
@@ -53,6 +54,8 @@ function fromStatic(id: StaticIdentity) {
 export class WorkloadTls extends EventEmitter {
   server!: SecureContext;
   client!: SecureContext;
+  /** The trust bundle for SPIFFE checks of peers (same roots OpenSSL validates against). */
+  bundle!: TrustBundle;
   generation = 0;
   private bundleOverride?: string;
 
@@ -108,7 +111,9 @@ export class WorkloadTls extends EventEmitter {
 
   private rebuild(): void {
     const m = this.source.current();
-    const opts = { key: m.keyPem, cert: m.certChainPem.join('\n'), ca: this.bundlePem() };
+    const bundlePem = this.bundlePem();
+    const opts = { key: m.keyPem, cert: m.certChainPem.join('\n'), ca: bundlePem };
+    this.bundle = TrustBundle.fromPem(this.trustDomain, bundlePem);
     this.server = createSecureContext(opts);
     this.client = createSecureContext(opts);
     this.generation++;

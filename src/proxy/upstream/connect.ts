@@ -48,7 +48,7 @@ export function openUpstream(cluster: ClusterConfig, ep: EndpointInfo, caller: W
     });
     t.once('secureConnect', () => {
       clearTimeout(timer);
-      const v = checkPeerSvid(t, caller.trustDomain);
+      const v = checkPeerSvid(t, caller);
       if (!v.ok) return fail(t, `${where}: peer ${v.detail}`);
       if (ep.metadata.identity && v.spiffeId !== ep.metadata.identity) {
         return fail(t, `${where}: peer is ${v.spiffeId}, expected ${ep.metadata.identity}`);
