@@ -94,7 +94,7 @@ function compileTrellis(input: CompileInput, proxy: ProxyDescriptor, index: Serv
     const ctx = new RouteContext(resources, index, input.mesh, { namespace: w.namespace, labels: w.labels, proxyless: false });
     const out = outboundListener(w) as { name: string };
     snap[LISTENER_TYPE][out.name] = out;
-    const inb = inboundListener(resources, input.mesh, w) as { name: string };
+    const inb = inboundListener(resources, input.mesh, w, notes) as { name: string };
     snap[LISTENER_TYPE][inb.name] = inb;
     for (const u of upstreamListeners(resources, index, w)) {
       snap[LISTENER_TYPE][u.listener.name] = u.listener;

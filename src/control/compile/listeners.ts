@@ -3,6 +3,7 @@ import { DOWNSTREAM_TLS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_TYPE, TCP_PROXY_TYPE 
 import { pack as packAny } from './pack.js';
 import type { MeshSettings, PortProtocol, WorkloadInstance } from '../model.js';
 import { type ServiceIndex, inboundClusterName, isHttpProtocol, outboundClusterName, pickPort, portProtocol } from './hosts.js';
+import { compileAuthorization, compileJwtAuthn } from './authz/index.js';
 import { effectiveMtls } from './peer-auth.js';
 import { FAULT_FILTER, NO_TIMEOUT } from './route-parts.js';
 import { type Res, type WorkloadSpec, nsOf } from './spec.js';
@@ -62,7 +63,17 @@ function tlsSocket(protocol: PortProtocol): object {
   };
 }
 
-function inboundFilter(w: WorkloadInstance, appPort: number, protocol: PortProtocol): object {
+/** Inbound HTTP filters before the router: jwt_authn (so RBAC can read the payload), then RBAC. */
+function securityFilters(resources: Res[], mesh: MeshSettings, w: WorkloadInstance, notes?: string[]): object[] {
+  const ofKind = (k: string) => resources.filter((r) => r.kind === k) as never[];
+  const warnings: string[] = [];
+  const jwt = compileJwtAuthn(ofKind('RequestAuthentication'), w, mesh, warnings);
+  const authz = compileAuthorization(ofKind('AuthorizationPolicy'), w, mesh);
+  notes?.push(...warnings, ...authz.warnings);
+  return [...(jwt ? [jwt] : []), ...authz.filters];
+}
+
+function inboundFilter(w: WorkloadInstance, appPort: number, protocol: PortProtocol, security: object[]): object {
   const cluster = inboundClusterName(appPort, w.namespace, w.name);
   if (!isHttpProtocol(protocol)) {
     return { name: TCP_PROXY_FILTER, typed_config: packAny(TCP_PROXY_TYPE, { stat_prefix: cluster, cluster }) };
@@ -79,19 +90,20 @@ function inboundFilter(w: WorkloadInstance, appPort: number, protocol: PortProto
         },
       ],
     },
-    http_filters: [routerFilter()],
+    http_filters: [...security, routerFilter()],
   };
   return { name: HCM_FILTER, typed_config: packAny(HCM_TYPE, hcm) };
 }
 
 /** The inbound listener: per app port a TLS chain and/or a plaintext chain, per the effective PeerAuthentication. */
-export function inboundListener(resources: Res[], mesh: MeshSettings, w: WorkloadInstance): object {
+export function inboundListener(resources: Res[], mesh: MeshSettings, w: WorkloadInstance, notes?: string[]): object {
   const chains: object[] = [];
+  const security = securityFilters(resources, mesh, w, notes);
   for (const p of w.ports) {
     const protocol = portProtocol(p);
     const mtls = effectiveMtls(resources, mesh, w, p.port);
     const metadata = trellisMetadata({ mtls: mtls.mode, decidedBy: mtls.decidedBy, protocol });
-    const filters = [inboundFilter(w, p.port, protocol)];
+    const filters = [inboundFilter(w, p.port, protocol, security)];
     if (mtls.mode !== 'DISABLE') {
       chains.push({
         name: `${p.port}|tls`,

@@ -158,3 +158,16 @@ test('proxyless: redirect routes are dropped (gRPC clients reject them) and sour
   const hcm = unpack(listeners(snap).reviews.api_listener.api_listener);
   assert.deepEqual(hcm.http_filters.map((f: any) => f.name), ['envoy.filters.http.fault', 'envoy.filters.http.router']);
 });
+
+test('inbound HTTP chains carry jwt_authn then RBAC before the router; TCP chains are untouched', () => {
+  const l = inbound([
+    res('AuthorizationPolicy', 'allow-frontend', { selector: { matchLabels: { app: 'cart' } }, action: 'ALLOW', rules: [{ from: [{ source: { principals: ['cluster.local/ns/default/sa/frontend'] } }] }] }, { apiVersion: 'security.istio.io/v1' }),
+    res('RequestAuthentication', 'jwt', { selector: { matchLabels: { app: 'cart' } }, jwtRules: [{ issuer: 'https://issuer.example', jwks: '{"keys":[]}' }] }, { apiVersion: 'security.istio.io/v1' }),
+  ]);
+  const hcm = unpack(l.filter_chains[0].filters[0].typed_config);
+  const names = hcm.http_filters.map((f: any) => f.name);
+  assert.equal(names[0], 'envoy.filters.http.jwt_authn');
+  assert.ok(names.includes('envoy.filters.http.rbac'));
+  assert.equal(names.at(-1), 'envoy.filters.http.router');
+  assert.equal(l.filter_chains[2].filters[0].typed_config.type_url, TCP_PROXY_TYPE);
+});

@@ -69,6 +69,12 @@ export function richConfig(): Resource[] {
       { apiVersion: 'security.istio.io/v1' },
     ),
     res(
+      'AuthorizationPolicy',
+      'productpage-viewer',
+      { selector: { matchLabels: { app: 'productpage' } }, action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'] } }] }] },
+      { apiVersion: 'security.istio.io/v1' },
+    ),
+    res(
       'Workload',
       'productpage-v1',
       { service: 'productpage', upstreams: [{ service: 'db', localPort: 15432 }] },
