@@ -128,7 +128,7 @@ const workloadSelector = (description: string): FieldSchema =>
 const policyTargetRef = (description: string): FieldSchema =>
   obj(description, {
     group: str('API group of the target; empty for core Service.', { default: '""' }),
-    kind: str('Kind of the target. Trellis honours `Service`.', { required: true }),
+    kind: str('Kind of the target. Trellis honours `Service`.', { required: true, partial: 'only `Service`; other kinds warn (TRL0402)' }),
     name: str('Name of the target.', { required: true }),
     namespace: str('Namespace of the target; must be the policy\'s own.', { unsupported: 'cross-namespace targets are not supported' }),
   });
@@ -192,7 +192,7 @@ const httpRoute = obj('One HTTP rule; rules are tried in order and the first mat
       }),
       port: port('Port the request was addressed to.'),
       sourceLabels: labels('Labels the calling workload must carry.'),
-      gateways: strings('Gateways this match applies to; only `mesh` is honoured.'),
+      gateways: strings('Gateways this match applies to; only `mesh` is honoured.', { partial: 'only `mesh`; any other gateway warns (TRL0402)' }),
       queryParams: map(stringMatch('Query parameter condition.'), 'Query parameter conditions.'),
       ignoreUriCase: bool('Match `uri` case-insensitively.', { default: 'false' }),
       withoutHeaders: map(stringMatch('Header value condition.'), 'Headers that must NOT match.', {
@@ -296,6 +296,7 @@ const virtualService = obj('Routing rules for one or more hosts.', {
   }),
   gateways: strings('Where the rules apply. Trellis has no gateways: only `mesh` (the default) is honoured.', {
     default: '[mesh]',
+    partial: 'only `mesh`; any other gateway warns (TRL0402)',
   }),
   http: arr(httpRoute, 'HTTP rules, tried in order.'),
   tls: arr(
@@ -526,7 +527,10 @@ const authorizationPolicy = obj('Who may call what. DENY is checked before ALLOW
     }),
     'Rules; no rules with ALLOW allows nothing, with DENY denies nothing.',
   ),
-  action: en(['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'], 'What a match does.', { default: 'ALLOW' }),
+  action: en(['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'], 'What a match does.', {
+    default: 'ALLOW',
+    partial: 'CUSTOM warns (TRL0402) and the policy is ignored',
+  }),
   provider: obj('External authorizer for CUSTOM.', { name: str('Provider name.', { required: true }) }, {
     unsupported: 'external authorizers (CUSTOM) are not implemented',
   }),
@@ -566,7 +570,7 @@ const requestAuthentication = obj('Validates JWTs on requests; a request with an
 const parentRefs = arr(
   obj('What the route attaches to. For mesh routing: a Service (`kind: Service`, `group: ""`).', {
     group: str('API group; `""` for Service.', { default: 'gateway.networking.k8s.io' }),
-    kind: str('Kind; `Service` for mesh routing.', { default: 'Gateway' }),
+    kind: str('Kind; `Service` for mesh routing.', { default: 'Gateway', partial: 'only `Service`; other kinds (and the default Gateway) warn (TRL0402)' }),
     namespace: str('Namespace of the parent.', { default: 'the route\'s namespace' }),
     name: str('Name of the parent.', { required: true }),
     sectionName: str('Section (listener / port name) of the parent.'),
@@ -599,7 +603,7 @@ const pathModifier = obj('Path change.', {
 
 const backendObjectRef = {
   group: str('API group; `""` for Service.', { default: '""' }),
-  kind: str('Kind; Service.', { default: 'Service' }),
+  kind: str('Kind; Service.', { default: 'Service', partial: 'only `Service`; other kinds warn (TRL0402)' }),
   name: str('Service name.', { required: true }),
   namespace: str('Namespace.', { default: 'the route\'s namespace' }),
   port: port('Service port.'),
