@@ -69,6 +69,15 @@ const REASONS: Record<number, string> = {
   504: 'Gateway Timeout',
 };
 
+/** gRPC's grpc-message encoding: percent-encode only bytes outside printable ASCII, and '%'. */
+export function grpcPercentEncode(s: string): string {
+  let out = '';
+  for (const b of Buffer.from(s, 'utf8')) {
+    out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
 function oneLine(s: string): string {
   return s.replace(/[\r\n]+/g, ' ').slice(0, 1000);
 }
@@ -91,7 +100,7 @@ export function sendError(
     const headers: Record<string, string> = {
       'content-type': 'application/grpc',
       'grpc-status': String(ERROR_GRPC_STATUS[code]),
-      'grpc-message': encodeURIComponent(`${code}: ${msg}`),
+      'grpc-message': grpcPercentEncode(`${code}: ${msg}`),
       'x-trellis-error': code,
     };
     if (opts.requestId) headers['x-request-id'] = opts.requestId;

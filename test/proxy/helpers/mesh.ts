@@ -45,6 +45,7 @@ export async function startMesh(opts: { mtls?: 'STRICT' | 'PERMISSIVE' | 'DISABL
   const seen: http.IncomingHttpHeaders[] = [];
   const httpApp = http.createServer((req, res) => {
     seen.push(req.headers);
+    if (req.url?.startsWith('/reset')) return void req.socket.destroy();
     const u = new URL(req.url ?? '/', 'http://x');
     const delay = Number(u.searchParams.get('delay') ?? 0);
     let body = '';
