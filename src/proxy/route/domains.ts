@@ -82,6 +82,8 @@ export class DomainIndex<T> {
   private readonly all = new DomainSet<T>();
   private readonly portless = new DomainSet<T>();
   private wildcard: T | undefined;
+  /** Raw authority -> result; hosts seen by a proxy are few, so this turns lookups into one Map.get. */
+  private readonly cache = new Map<string, T | null>();
 
   /** Adds a virtual host's domains; returns the patterns that were duplicates (ignored). */
   addVirtualHost(domains: string[], value: T): string[] {
@@ -106,6 +108,16 @@ export class DomainIndex<T> {
   }
 
   find(authority: string): T | undefined {
+    const c = this.cache.get(authority);
+    if (c !== undefined) return c === null ? undefined : c;
+    const found = this.lookup(authority);
+    // bounded: a client spraying random Host headers cannot grow it without limit
+    if (this.cache.size >= 1024) this.cache.clear();
+    this.cache.set(authority, found === undefined ? null : found);
+    return found;
+  }
+
+  private lookup(authority: string): T | undefined {
     const host = canonicalHost(authority);
     const hit = this.all.find(host);
     if (hit !== undefined) return hit;

@@ -150,3 +150,19 @@ export function re2Substitution(sub: string): string {
   }
   return out;
 }
+
+const META = new Set(['\\', '^', '$', '.', '|', '?', '*', '+', '(', ')', '[', ']', '{', '}']);
+
+/**
+ * The literal text every full match of `pattern` must start with ('' when unknown), used to skip
+ * running a regex that cannot match. Conservative: any alternation gives ''.
+ */
+export function literalPrefix(pattern: string): string {
+  if (pattern.includes('|')) return '';
+  let i = 0;
+  while (i < pattern.length && !META.has(pattern[i])) i++;
+  // a quantifier right after the run applies to its last character
+  const next = pattern[i];
+  if (next === '?' || next === '*' || next === '{') i--;
+  return i > 0 ? pattern.slice(0, i) : '';
+}

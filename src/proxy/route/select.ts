@@ -33,7 +33,7 @@ function pathMatches(r: CompiledRoute, req: RouteRequest, lower: string): boolea
     case P_SEPARATED_PREFIX:
       return path === r.pathValue || path.startsWith(r.pathValueSlash);
     case P_REGEX:
-      return (r.re as RegExp).test(req.path);
+      return req.path.startsWith(r.pathValue) && (r.re as RegExp).test(req.path);
     case P_CONNECT:
       return req.method === 'CONNECT';
     default:

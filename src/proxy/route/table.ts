@@ -10,6 +10,7 @@ import {
   compileRe2,
   durationMs,
   fractionalPercent,
+  literalPrefix,
   re2Substitution,
   wrappedBool,
   wrappedNumber,
@@ -49,7 +50,7 @@ export const A_REDIRECT = 2;
 export interface CompiledRoute {
   name: string;
   pathKind: number;
-  /** Lowercased when !caseSensitive. */
+  /** Lowercased when !caseSensitive; for regexes, the literal prefix every match starts with. */
   pathValue: string;
   /** pathValue + '/' for path_separated_prefix. */
   pathValueSlash: string;
@@ -228,11 +229,13 @@ function compileRoute(r: Msg, ri: number, vh: Msg, vhName: string, ctx: Ctx): Co
       break;
     case 'safe_regex': {
       // case_sensitive does not apply to regexes (Envoy); the pattern must match the whole path
-      const re = compileRe2(asString(asMsg(match.safe_regex)?.regex) ?? '', true);
+      const pattern = asString(asMsg(match.safe_regex)?.regex) ?? '';
+      const re = compileRe2(pattern, true);
       if (typeof re === 'string') errors.push(re);
       else {
         out.pathKind = P_REGEX;
         out.re = re;
+        out.pathValue = literalPrefix(pattern); // a cheap startsWith before the regex
       }
       break;
     }

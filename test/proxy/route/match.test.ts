@@ -178,3 +178,20 @@ test('a route with runtime_fraction matches only that share of requests', () => 
   }
   assert.equal(n, 2);
 });
+
+test('literalPrefix is conservative', async () => {
+  const { literalPrefix } = await import('../../../src/proxy/route/proto.js');
+  const cases: [string, string][] = [
+    ['/items/[0-9]+', '/items/'],
+    ['/ab?', '/a'],
+    ['/ab*c', '/a'],
+    ['/ab{2}', '/a'],
+    ['/ab+', '/ab'],
+    ['/a|/b', ''],
+    ['.*', ''],
+    ['\\/x', ''],
+    ['/plain', '/plain'],
+    ['(/a)', ''],
+  ];
+  for (const [p, want] of cases) assert.equal(literalPrefix(p), want, p);
+});
