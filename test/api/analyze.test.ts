@@ -122,3 +122,21 @@ spec:
     'x.yaml:11:16: warning TRL0310 HTTPRoute default/web spec.parentRefs[0]: web.default.svc.cluster.local is also routed by VirtualService default/web (x.yaml:14:1) (hint: route each host with one kind of resource)',
   ]);
 });
+
+test('the Workload example from the user-facing spec loads verbatim', () => {
+  const text = `apiVersion: trellis.dev/v1alpha1
+kind: Workload
+metadata: {name: reviews-v2, namespace: default, labels: {app: reviews, version: v2}}
+spec:
+  service: reviews              # member of Service "reviews" (created if not declared)
+  serviceAccount: reviews       # default: the service name
+  ports: [{name: http, port: 9082, protocol: HTTP}]   # where the app listens on 127.0.0.1
+  command: ["node", "reviews.js"]                     # optional: trellis up runs it
+  env: {COLOR: black}
+  proxy: {outboundPort: 15101, inboundPort: 15102, adminPort: 15103}   # optional, else allocated
+`;
+  const r = parseYamlDocuments(text, 'w.yaml');
+  assert.deepEqual(r.diagnostics, []);
+  assert.deepEqual(analyzeResources(r.resources), []);
+  assert.equal(r.resources[0].spec.proxy.adminPort, 15103);
+});

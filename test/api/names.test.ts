@@ -154,3 +154,17 @@ test('mergeDiagnostics drops repeats and sorts by file and position', () => {
   const b = { code: 'Y', severity: 'error' as const, message: 'b', file: 'f', line: 2, column: 3 };
   assert.deepEqual(mergeDiagnostics([a, b], [a]), [b, a]);
 });
+
+test('resolveHost is idempotent and ignores case, port and trailing dot (property)', async () => {
+  const fc = (await import('fast-check')).default;
+  const label = fc.stringMatching(/^[a-z][a-z0-9-]{0,10}[a-z0-9]$/);
+  fc.assert(
+    fc.property(label, label, label, fc.integer({ min: 1, max: 65535 }), (name, ns, ctx, port) => {
+      const fqdn = resolveHost(`${name}.${ns}`, ctx);
+      assert.equal(resolveHost(fqdn, ctx), fqdn);
+      assert.equal(resolveHost(`${name.toUpperCase()}.${ns}.svc.cluster.local.:${port}`, ctx), fqdn);
+      assert.equal(resolveHost(name, ns), resolveHost(`${name}.${ns}.svc`, ctx));
+    }),
+    { numRuns: 200 },
+  );
+});
