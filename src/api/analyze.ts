@@ -95,7 +95,8 @@ class Facts {
   }
 
   hostKnown(fqdn: string): boolean {
-    if (this.hosts.has(fqdn)) return true;
+    // A wildcard (a mesh-wide DestinationRule for "*.local") names many hosts, not a missing one.
+    if (fqdn.startsWith('*') || this.hosts.has(fqdn)) return true;
     return this.wildcardHosts.some((suffix) => suffix === '' || fqdn.endsWith(suffix));
   }
 

@@ -140,3 +140,14 @@ spec:
   assert.deepEqual(analyzeResources(r.resources), []);
   assert.equal(r.resources[0].spec.proxy.adminPort, 15103);
 });
+
+test('a wildcard DestinationRule host is not reported as undeclared', () => {
+  const text = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: mtls, namespace: istio-system}
+spec:
+  host: "*.local"
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+`;
+  assert.deepEqual(analyzeText(text), []);
+});
