@@ -54,12 +54,13 @@ export const CERT_FILE = 'cert.pem';
 export const KEY_FILE = 'key.pem';
 export const CA_FILE = 'ca.pem';
 
-/** Writes all three files to temp names first, then renames them into place. */
+/** Writes all three files to temp names first, then renames them into place (key, cert, ca). */
 export async function writeMaterial(outDir: string, m: CertificateMaterial): Promise<void> {
   await mkdir(outDir, { recursive: true });
+  // ca.pem goes last, so once it exists the other two do as well.
   const commits = [
-    await stageFile(join(outDir, CERT_FILE), m.certChainPem.join('')),
     await stageFile(join(outDir, KEY_FILE), m.keyPem, 0o600),
+    await stageFile(join(outDir, CERT_FILE), m.certChainPem.join('')),
     await stageFile(join(outDir, CA_FILE), m.trustBundlePem),
   ];
   for (const c of commits) await c();

@@ -124,7 +124,7 @@ test('trellis cert keeps the files fresh while it runs, and waits out a CA outag
       { caAddress: srv.address, token: t, spiffeId: 'spiffe://cluster.local/ns/default/sa/web', outDir: out, ttlSeconds: 3, once: false, log: (l) => logs.push(l) },
       ac.signal,
     );
-    await waitFor(() => existsSync(join(out, 'cert.pem')), 3000);
+    await waitFor(() => existsSync(join(out, 'ca.pem')), 3000);
     const first = readFileSync(join(out, 'cert.pem'), 'utf8');
     const firstKey = readFileSync(join(out, 'key.pem'), 'utf8');
     await waitFor(() => readFileSync(join(out, 'cert.pem'), 'utf8') !== first, 4000);
