@@ -3,7 +3,7 @@ import { asArray, asMsg, asString, wrappedBool, type Msg } from './proto.js';
 import type { PathRewrite } from './types.js';
 
 /**
- * Flattened header mutations, applied in this order: remove, set, add, setIfAbsent.
+ * Flattened header mutations, applied in this order: remove, set, add, setIfAbsent, setIfPresent.
  * Names are lowercase. Conflicts between configuration levels are resolved at compile time.
  */
 export interface HeaderOps {
@@ -14,6 +14,8 @@ export interface HeaderOps {
   remove: string[];
   /** Only when the header is absent (ADD_IF_ABSENT). */
   setIfAbsent: [string, string][];
+  /** Overwrite only when the header is present (OVERWRITE_IF_EXISTS). */
+  setIfPresent: [string, string][];
 }
 
 export const EMPTY_HEADER_OPS: HeaderOps = Object.freeze({
@@ -21,6 +23,7 @@ export const EMPTY_HEADER_OPS: HeaderOps = Object.freeze({
   add: Object.freeze([]) as unknown as [string, string][],
   remove: Object.freeze([]) as unknown as string[],
   setIfAbsent: Object.freeze([]) as unknown as [string, string][],
+  setIfPresent: Object.freeze([]) as unknown as [string, string][],
 }) as HeaderOps;
 
 /** One configuration level's raw mutations (route config, virtual host, route, or weighted cluster). */
@@ -29,7 +32,7 @@ export interface HeaderLevel {
   toRemove?: unknown; // string[]
 }
 
-type Action = 'append' | 'overwrite' | 'if_absent';
+type Action = 'append' | 'overwrite' | 'if_absent' | 'if_present';
 
 interface LevelOps {
   remove: string[];
@@ -79,7 +82,7 @@ function actionOf(hvo: Msg): Action {
       return 'if_absent';
     case 'OVERWRITE_IF_EXISTS':
     case 3:
-      return 'overwrite'; // closest flat equivalent; documented in the report
+      return 'if_present';
     default:
       return 'append';
   }
@@ -98,7 +101,7 @@ export function compileHeaderOps(levels: HeaderLevel[], warnings: string[], wher
   const perLevel: HeaderOps[] = [];
   for (let i = decoded.length - 1; i >= 0; i--) {
     const d = decoded[i];
-    const ops: HeaderOps = { set: [], add: [], remove: [], setIfAbsent: [] };
+    const ops: HeaderOps = { set: [], add: [], remove: [], setIfAbsent: [], setIfPresent: [] };
     const claimsHere = new Set<string>();
     for (const n of d.remove) {
       if (claimed.has(n) || ops.remove.includes(n)) continue;
@@ -119,12 +122,13 @@ export function compileHeaderOps(levels: HeaderLevel[], warnings: string[], wher
         ops.add = ops.add.filter(([n]) => n !== e.name);
         claimsHere.add(e.name);
       } else if (e.action === 'append') ops.add.push([e.name, e.value]);
-      else ops.setIfAbsent.push([e.name, e.value]);
+      else if (e.action === 'if_absent') ops.setIfAbsent.push([e.name, e.value]);
+      else ops.setIfPresent.push([e.name, e.value]);
     }
     for (const n of claimsHere) claimed.add(n);
     perLevel.unshift(ops);
   }
-  const out: HeaderOps = { set: [], add: [], remove: [], setIfAbsent: [] };
+  const out: HeaderOps = { set: [], add: [], remove: [], setIfAbsent: [], setIfPresent: [] };
   for (const ops of perLevel) {
     for (const r of ops.remove) if (!out.remove.includes(r)) out.remove.push(r);
     for (const s of ops.set) {
@@ -133,6 +137,7 @@ export function compileHeaderOps(levels: HeaderLevel[], warnings: string[], wher
     }
     out.add.push(...ops.add);
     out.setIfAbsent.push(...ops.setIfAbsent);
+    out.setIfPresent.push(...ops.setIfPresent);
   }
   // A name removed and then set by a later level: the removal is moot; keep ops minimal.
   out.remove = out.remove.filter((r) => !out.set.some(([n]) => n === r));
@@ -143,6 +148,8 @@ function deepFreezeOps(ops: HeaderOps): HeaderOps {
   for (const p of ops.set) Object.freeze(p);
   for (const p of ops.add) Object.freeze(p);
   for (const p of ops.setIfAbsent) Object.freeze(p);
+  for (const p of ops.setIfPresent) Object.freeze(p);
+  Object.freeze(ops.setIfPresent);
   Object.freeze(ops.set);
   Object.freeze(ops.add);
   Object.freeze(ops.remove);
@@ -167,6 +174,10 @@ export function applyHeaderOps(headers: Record<string, string | string[] | numbe
   const ifAbsent = ops.setIfAbsent;
   for (let i = 0; i < ifAbsent.length; i++) {
     if (headers[ifAbsent[i][0]] === undefined) headers[ifAbsent[i][0]] = ifAbsent[i][1];
+  }
+  const ifPresent = ops.setIfPresent;
+  for (let i = 0; i < ifPresent.length; i++) {
+    if (headers[ifPresent[i][0]] !== undefined) headers[ifPresent[i][0]] = ifPresent[i][1];
   }
 }
 

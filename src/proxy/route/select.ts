@@ -16,6 +16,7 @@ import {
 import type { RouteDecision, RouteRequest } from './types.js';
 
 export type { RouteDecision, RouteRequest } from './types.js';
+export { applyRedirect } from './redirect.js';
 
 function isGrpc(req: RouteRequest): boolean {
   const ct = req.headers['content-type'];

@@ -25,6 +25,8 @@ const cases: [string, HeaderLevel[], H, H][] = [
   ['OVERWRITE_IF_EXISTS_OR_ADD adds', [{ toAdd: [hv('x', '1', { append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' })] }], {}, { x: '1' }],
   ['ADD_IF_ABSENT present', [{ toAdd: [hv('x', '1', { append_action: 'ADD_IF_ABSENT' })] }], { x: '0' }, { x: '0' }],
   ['ADD_IF_ABSENT absent', [{ toAdd: [hv('x', '1', { append_action: 'ADD_IF_ABSENT' })] }], {}, { x: '1' }],
+  ['OVERWRITE_IF_EXISTS present', [{ toAdd: [hv('x', '1', { append_action: 'OVERWRITE_IF_EXISTS' })] }], { x: ['0', '2'] }, { x: '1' }],
+  ['OVERWRITE_IF_EXISTS absent', [{ toAdd: [hv('x', '1', { append_action: 'OVERWRITE_IF_EXISTS' })] }], {}, {}],
   ['legacy append false overwrites', [{ toAdd: [hv('x', '1', { append: { value: false } })] }], { x: '0' }, { x: '1' }],
   ['legacy append true appends', [{ toAdd: [hv('x', '1', { append: { value: true } })] }], { x: '0' }, { x: ['0', '1'] }],
   ['legacy append wins over append_action', [{ toAdd: [hv('x', '1', { append: { value: true }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' })] }], { x: '0' }, { x: ['0', '1'] }],
