@@ -765,6 +765,17 @@ const serviceSpec = obj('A Kubernetes Service: a name, ports, and the workloads 
   ipFamilies: strings('IP families.'),
   ipFamilyPolicy: str('IP family policy.'),
   internalTrafficPolicy: str('Internal traffic policy.'),
+  // Fields `kubectl get -o yaml` prints for other Service types: accepted so such output loads.
+  externalTrafficPolicy: any('External traffic policy.', { unsupported: 'Trellis has no node or load-balancer entry points' }),
+  sessionAffinityConfig: any('Session affinity settings.', { unsupported: 'use a DestinationRule consistentHash' }),
+  publishNotReadyAddresses: any('Publish endpoints before they are ready.', { unsupported: 'readiness comes from the proxy' }),
+  loadBalancerIP: any('Load balancer IP.', { unsupported: 'Trellis has no load-balancer Services' }),
+  loadBalancerSourceRanges: any('Load balancer source ranges.', { unsupported: 'use an AuthorizationPolicy ipBlocks rule' }),
+  loadBalancerClass: any('Load balancer class.', { unsupported: 'Trellis has no load-balancer Services' }),
+  allocateLoadBalancerNodePorts: any('Allocate node ports.', { unsupported: 'Trellis has no node ports' }),
+  healthCheckNodePort: any('Health check node port.', { unsupported: 'Trellis has no node ports' }),
+  externalIPs: any('External IPs.', { unsupported: 'services are addressed by name' }),
+  trafficDistribution: any('Traffic distribution preference.', { unsupported: 'use a DestinationRule localityLbSetting' }),
 });
 
 const rateLimit = (description: string): FieldSchema =>
