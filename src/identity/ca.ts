@@ -5,7 +5,7 @@ import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCsr, type ParsedCsr } from './csr.js';
 import { derToPem, pemToDers } from './pem.js';
-import { parseSpiffeId } from './spiffe.js';
+import { parseSpiffeId, trustDomainProblem } from './spiffe.js';
 import { KU, OID, SIG_ALGS, buildCertificate, encodeName, ext, keyIdentifier, parseCertificate, signatureAlgorithmFor, type CertInfo } from './x509.js';
 import { writeFileAtomicSync } from './fsutil.js';
 
@@ -98,7 +98,9 @@ export class CertificateAuthority extends EventEmitter {
   }
 
   static async loadOrCreate(opts: CaOptions): Promise<CertificateAuthority> {
-    const td = parseSpiffeId(`spiffe://${opts.trustDomain}/x`).trustDomain;
+    const td = opts.trustDomain;
+    const problem = trustDomainProblem(td ?? '');
+    if (problem) throw new CaError(`cannot start the CA: ${problem}`);
     const caDir = join(opts.stateDir, 'ca');
     if (opts.caCertFile || opts.caKeyFile) {
       if (!opts.caCertFile || !opts.caKeyFile) throw new CaError('an operator-provided CA needs both the certificate file and the key file');

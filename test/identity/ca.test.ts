@@ -84,6 +84,12 @@ test('the CA issues exactly the granted identity, ignoring what the CSR asks for
   await assert.rejects(ca.signCsr(csrPem, { spiffeId: 'not-an-id' }));
 });
 
+test('an invalid trust domain is refused at start', async () => {
+  for (const td of ['', 'Cluster.local', 'a/b', 'td:80']) {
+    await assert.rejects(CertificateAuthority.loadOrCreate({ stateDir: tmp(), trustDomain: td }), /cannot start the CA: .*trust domain/, td);
+  }
+});
+
 test('CSRs with a bad signature, garbage or weak keys are refused', async () => {
   const ca = await CertificateAuthority.loadOrCreate({ stateDir: tmp(), trustDomain: 'cluster.local' });
   const a = generateKeyPairSync('ec', { namedCurve: 'P-256' });
