@@ -59,7 +59,7 @@ export function parseYamlDocuments(text: string, file: string): LoadResult {
   const diagnostics: Diagnostic[] = [];
   let docs;
   try {
-    docs = parseAllDocuments(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
+    docs = parseAllDocuments(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true, merge: true });
   } catch (err) {
     diagnostics.push({ code: 'TRL0101', severity: 'error', message: `YAML syntax error: ${(err as Error).message}`, file, line: 1, column: 1 });
     return { resources, diagnostics };

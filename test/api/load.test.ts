@@ -124,3 +124,20 @@ test('loadFiles: directories recurse over .yaml/.yml, a missing path is a diagno
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('anchors, aliases and merge keys resolve', () => {
+  const text = `apiVersion: v1
+kind: Service
+metadata: {name: a, labels: &l {app: a}}
+spec:
+  selector: *l
+  ports:
+  - &p {name: http, port: 80}
+  - <<: *p
+    name: admin
+    port: 81
+`;
+  const r = parseYamlDocuments(text, 'a.yaml');
+  assert.deepEqual(r.diagnostics, []);
+  assert.deepEqual(r.resources[0].spec, { selector: { app: 'a' }, ports: [{ name: 'http', port: 80 }, { name: 'admin', port: 81 }] });
+});
