@@ -66,6 +66,8 @@ interface Subscription {
   sentNonce?: string;
   sentAt?: number;
   sentObjects?: Record<string, object>;
+  /** RDS/EDS: encoding id per name last sent, to send only what changed. */
+  sentIds?: Map<string, number>;
   ackedVersion?: string;
   ackedAt?: number;
   ackedObjects?: Record<string, object>;
@@ -211,6 +213,23 @@ export class AdsServer {
       out[short] = Object.entries(objs).map(([name, o]) => ({ name, ...(expandAnys(o) as object) }));
     }
     return out;
+  }
+
+  /** How many connected proxies have ACKed `typeUrl` at or after `since` (ms epoch), and when the last of them did. */
+  ackedSince(typeUrl: string, since: number): { acked: number; total: number; lastAckAt: number } {
+    let acked = 0;
+    let total = 0;
+    let lastAckAt = 0;
+    for (const c of this.byId.values()) {
+      const s = c.subs.get(typeUrl);
+      if (!s) continue;
+      total++;
+      if (s.ackedAt !== undefined && s.ackedAt >= since && s.state === 'SYNCED') {
+        acked++;
+        lastAckAt = Math.max(lastAckAt, s.ackedAt);
+      }
+    }
+    return { acked, total, lastAckAt };
   }
 
   get connectionCount(): number {
@@ -414,9 +433,26 @@ export class AdsServer {
       digest += `${n}=${e.id};`;
     }
     if (!force && digest === sub.sentDigest) return;
+    // RDS and EDS are not full-state: a response may carry only the names that changed, and the client keeps
+    // the rest. With 1,000 proxies this turns "one endpoint moved" into one small CLA per proxy, not all of them.
+    let toSend = encoded;
+    if (!WILDCARD_TYPES.has(type)) {
+      const prev = sub.sentIds;
+      const ids = new Map<string, number>();
+      names.forEach((n, i) => ids.set(n, encoded[i].id));
+      if (!force && prev) {
+        toSend = encoded.filter((e, i) => prev.get(names[i]) !== e.id);
+        if (!toSend.length) {
+          sub.sentIds = ids;
+          sub.sentDigest = digest;
+          return;
+        }
+      }
+      sub.sentIds = ids;
+    }
     const version = digest === sub.sentDigest && sub.sentVersion ? sub.sentVersion : String(++this.versionCounter);
     const nonce = `${this.noncePrefix}-${++this.nonceCounter}`;
-    const bytes = encodeDiscoveryResponse({ versionInfo: version, resources: encoded, typeUrl: type, nonce });
+    const bytes = encodeDiscoveryResponse({ versionInfo: version, resources: toSend, typeUrl: type, nonce });
     sub.sentDigest = digest;
     sub.sentVersion = version;
     sub.sentNonce = nonce;

@@ -112,7 +112,7 @@ test('ADS: a NACK keeps the last good config and its reason is shown', async () 
   }
 });
 
-test('ADS: LDS is full state (a removed listener disappears); RDS and EDS carry only requested names', async () => {
+test('ADS: LDS is full state (a removed listener disappears); RDS and EDS carry requested names, only those that changed', async () => {
   const t = await setup();
   try {
     const c = t.client('p1');
@@ -123,9 +123,9 @@ test('ADS: LDS is full state (a removed listener disappears); RDS and EDS carry 
     c.request({ type: ENDPOINT_TYPE, names: ['a'] });
     const e1 = await c.next();
     assert.deepEqual(names(e1), ['a']);
-    c.ack(e1, ['a', 'b']); // subscription grows with the ACK
+    c.ack(e1, ['a', 'b']); // subscription grows with the ACK: only the new name is sent
     const e2 = await c.next();
-    assert.deepEqual(names(e2), ['a', 'b']);
+    assert.deepEqual(names(e2), ['b']);
     c.ack(e2, ['a', 'b']);
     c.request({ type: ROUTE_TYPE, names: ['r2', 'missing'] });
     const rr = await c.next();
@@ -140,8 +140,10 @@ test('ADS: LDS is full state (a removed listener disappears); RDS and EDS carry 
     const lds = got.find((r) => r.type_url === LISTENER_TYPE)!;
     const eds = got.find((r) => r.type_url === ENDPOINT_TYPE)!;
     assert.deepEqual(names(lds), ['l2']);
-    assert.deepEqual(names(eds), ['a', 'b']);
+    assert.deepEqual(names(eds), ['b'], 'EDS carries only the changed assignment; the client keeps a');
     assert.ok(await c.none(200), 'routes did not change: not re-sent');
+    const held = t.ads.proxyConfig('p1', 'endpoints') as { endpoints: { cluster_name: string }[] };
+    assert.deepEqual(held.endpoints.map((e) => e.cluster_name), ['a', 'b'], 'status shows everything the proxy holds');
   } finally {
     await t.close();
   }
