@@ -192,9 +192,10 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     if (min !== Infinity) metrics.certExpiry.set('kind="workload"', Math.round(min));
   };
 
-  let certsReady = certStarts.length === 0;
   const readiness = (): { ready: boolean; reason: string } => {
-    if (!certsReady) return { ready: false, reason: 'workload certificate not issued yet' };
+    for (const t of identities.values()) {
+      if (!t.hasCertificate()) return { ready: false, reason: `workload certificate for ${t.spiffeId} not issued yet` };
+    }
     if (!store.received.clusters || !store.received.listeners) return { ready: false, reason: 'waiting for the first clusters and listeners from the control plane' };
     if (store.current.missing.length) return { ready: false, reason: `waiting for ${store.current.missing.slice(0, 3).join(', ')}` };
     if (!firstReconcileDone) return { ready: false, reason: 'binding listeners' };
@@ -257,12 +258,12 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     }
   }
 
+  for (const t of identities.values()) t.on('updated', () => checkReady());
   if (opts.staticConfig) onChange();
   xds?.start();
   Promise.all(certStarts).then(
     () => {
       for (const t of identities.values()) if (!t.hasCertificate()) t.refresh();
-      certsReady = true;
       checkReady();
     },
     (err: Error) => log('error', `certificate: ${err.message}`),

@@ -112,7 +112,10 @@ export class XdsClient extends EventEmitter {
     const typed = (this.client as unknown as Record<string, (m: grpc.Metadata) => grpc.ClientDuplexStream<Obj, Obj>>).StreamAggregatedResources(md);
     this.call = typed;
     let gotResponse = false;
-    typed.on('metadata', () => this.setConnected(true));
+    // Response headers mean the control plane took the stream (grpc-js may also emit 'metadata' for a failed call: check it is still ours).
+    typed.on('metadata', () => {
+      if (this.call === typed) this.setConnected(true);
+    });
     typed.on('data', (resp: Obj) => {
       if (!gotResponse) {
         gotResponse = true;
