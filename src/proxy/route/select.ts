@@ -48,7 +48,7 @@ function pathMatches(r: CompiledRoute, req: RouteRequest, lower: string): boolea
  */
 export function selectRoute(table: RouteTable, req: RouteRequest, random: () => number = Math.random): RouteDecision {
   const vh = table.index.find(req.authority);
-  if (vh === undefined) return { kind: 'no_route', reason: `no virtual host for ${req.authority}` };
+  if (vh === undefined) return { kind: 'no_route', reason: req.authority === '' ? 'no virtual host for a request without Host' : `no virtual host for ${req.authority}` };
   const routes = vh.routes;
   let lower: string | undefined;
   for (let i = 0; i < routes.length; i++) {

@@ -276,7 +276,7 @@ function compileRoute(r: Msg, ri: number, vh: Msg, vhName: string, ctx: Ctx): Co
     }
     out.fixed = Object.freeze(decision);
   } else if (action === 'route') {
-    compileForward(out, asMsg(r.route) ?? {}, r, vh, matchedPrefix, ctx, errors, where, routeHeaders, vhHeaders, respOps);
+    compileForward(out, asMsg(r.route) ?? {}, r, vh, vhName, matchedPrefix, ctx, errors, where, routeHeaders, vhHeaders, respOps);
   } else {
     errors.push(action ? `action '${action}' is not supported` : 'route has no action');
   }
@@ -294,6 +294,7 @@ function compileForward(
   a: Msg,
   r: Msg,
   vh: Msg,
+  vhName: string,
   matchedPrefix: string | undefined,
   ctx: Ctx,
   errors: string[],
@@ -358,7 +359,7 @@ function compileForward(
     const d: ForwardDecision = {
       kind: 'forward',
       routeName: out.name,
-      virtualHost: asString(vh.name) ?? '',
+      virtualHost: vhName,
       cluster,
       timeoutMs: base.timeoutMs,
       requestHeaders: reqOps,

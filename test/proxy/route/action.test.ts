@@ -253,10 +253,10 @@ test('a full RouteConfiguration survives pack/unpack and routes', () => {
   };
   const t = compileRouteTable(unpackAny(packAny(ROUTE_TYPE, rc)));
   assert.deepEqual(t.warnings, []);
-  assert.equal(
-    forward(selectRoute(t, req('reviews:9080', '/r', { headers: { 'end-user': 'jason' } }))).cluster,
-    'outbound|9080|v2|reviews.default.svc.cluster.local',
-  );
+  const jason = forward(selectRoute(t, req('reviews:9080', '/r', { headers: { 'end-user': 'jason' } })));
+  assert.equal(jason.cluster, 'outbound|9080|v2|reviews.default.svc.cluster.local');
+  assert.equal(jason.timeoutMs, 0, 'an explicit 0s timeout survives encoding and means none');
+  assert.equal(jason.virtualHost, 'reviews.default.svc.cluster.local:9080');
   assert.equal(forward(selectRoute(t, req('reviews', '/r'), () => 0.75)).cluster, 'outbound|9080|v3|reviews.default.svc.cluster.local');
 });
 

@@ -49,6 +49,7 @@ for (const [host, cluster] of cases) {
 test('without a catch-all, an unknown host is no_route naming the host', () => {
   const t = compileRouteTable({ virtual_hosts: [vhost('a', ['a'], [fwd('r', { prefix: '/' }, 'a')])] });
   assert.deepEqual(selectRoute(t, req('reviews:9080')), { kind: 'no_route', reason: 'no virtual host for reviews:9080' });
+  assert.deepEqual(selectRoute(t, req('')), { kind: 'no_route', reason: 'no virtual host for a request without Host' });
 });
 
 test('duplicate domain across virtual hosts: first wins, warned', () => {
