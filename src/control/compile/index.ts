@@ -80,6 +80,17 @@ function addReferenced(input: CompileInput, ctx: RouteContext, snap: XdsSnapshot
   }
 }
 
+/** Every service port's cluster plus one per DestinationRule subset (CDS is state of the world). */
+function addAllOutbound(input: CompileInput, ctx: RouteContext, snap: XdsSnapshot, notes: string[]): void {
+  for (const svc of ctx.index.services) {
+    for (const port of svc.ports) {
+      addOutbound(input, ctx, snap, notes, svc, port, undefined);
+      const { dr } = ctx.policy(svc, port.port, undefined);
+      for (const s of dr?.spec?.subsets ?? []) addOutbound(input, ctx, snap, notes, svc, port, s.name);
+    }
+  }
+}
+
 function compileTrellis(input: CompileInput, proxy: ProxyDescriptor, index: ServiceIndex, snap: XdsSnapshot, notes: string[]): void {
   const resources = asRes(input.resources);
   const first = proxy.workloads[0];
@@ -107,13 +118,7 @@ function compileTrellis(input: CompileInput, proxy: ProxyDescriptor, index: Serv
       snap[CLUSTER_TYPE][name] = inboundCluster(name, '127.0.0.1', p.port, portProtocol(p));
     }
   }
-  for (const svc of index.services) {
-    for (const port of svc.ports) {
-      addOutbound(input, clusterCtx, snap, notes, svc, port, undefined);
-      const { dr } = clusterCtx.policy(svc, port.port, undefined);
-      for (const s of dr?.spec?.subsets ?? []) addOutbound(input, clusterCtx, snap, notes, svc, port, s.name);
-    }
-  }
+  addAllOutbound(input, clusterCtx, snap, notes);
   addReferenced(input, clusterCtx, snap, notes, upstreamClusters);
 }
 
@@ -147,6 +152,9 @@ function compileProxyless(
     const withFault = rc.virtual_hosts.some((vh) => vh.routes.some((r) => r.typed_per_filter_config?.[FAULT_FILTER]));
     for (const n of names) snap[LISTENER_TYPE][n] = proxylessListener(n, svc, port, withFault);
   }
+  // All clusters, not only those the new routes use: a client still routing by its previous route config asks
+  // for the old names until the new RDS lands, and a missing cluster fails its calls instead of waiting.
+  if (listenerNames.length > 0) addAllOutbound(input, ctx, snap, notes);
   addReferenced(input, ctx, snap, notes);
 }
 
