@@ -10,13 +10,14 @@ export const ISTIO_ROOT_NAMESPACE = 'istio-system';
 
 /**
  * Top-level domains that make a two-label host an external name ("example.com") rather than
- * `service.namespace`. Kubernetes resolves both through its DNS search path; with no DNS to ask,
- * this list decides, and an external host that is misread still resolves verbatim via ServiceEntry hosts.
+ * `service.namespace`. Kubernetes resolves both through its DNS search path; with no DNS to ask, this
+ * list decides unless the caller knows the namespaces (see resolveHost). Likely namespace names
+ * (dev, test, app, ...) are deliberately absent.
  */
-const PUBLIC_TLDS = new Set([
-  'com', 'net', 'org', 'io', 'dev', 'app', 'co', 'ai', 'edu', 'gov', 'mil', 'int', 'info', 'biz', 'me',
-  'us', 'uk', 'de', 'fr', 'nl', 'eu', 'cn', 'jp', 'in', 'ru', 'br', 'au', 'ca', 'ch', 'se', 'cloud',
-  'local', 'internal', 'example', 'test', 'localhost', 'invalid', 'lan', 'home', 'corp', 'global',
+export const EXTERNAL_TLDS: ReadonlySet<string> = new Set([
+  'com', 'net', 'org', 'io', 'co', 'ai', 'edu', 'gov', 'mil', 'int', 'info', 'biz', 'me',
+  'us', 'uk', 'de', 'fr', 'nl', 'eu', 'cn', 'jp', 'in', 'ru', 'br', 'au', 'ca', 'ch', 'se',
+  'localhost', 'invalid', 'example',
 ]);
 
 export function serviceFqdn(name: string, namespace: string = DEFAULT_NAMESPACE): string {
@@ -48,14 +49,21 @@ const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
  * `reviews`, `reviews.default`, `reviews.default.svc`, `reviews.default.svc.cluster.local` all become
  * `reviews.default.svc.cluster.local`; a short name takes `contextNamespace`. Other dotted hosts,
  * IP literals and wildcards come back verbatim (lowercased, without port or trailing dot).
+ * A two-label host `a.b` is `service.namespace` when `b` is in `knownNamespaces` (if given), else
+ * when `b` is not one of EXTERNAL_TLDS.
  */
-export function resolveHost(host: string, contextNamespace: string = DEFAULT_NAMESPACE): string {
+export function resolveHost(
+  host: string,
+  contextNamespace: string = DEFAULT_NAMESPACE,
+  knownNamespaces?: ReadonlySet<string>,
+): string {
   let h = stripPort(host.trim()).toLowerCase();
   if (h.endsWith('.')) h = h.slice(0, -1);
   if (h === '' || h === '*' || h.startsWith('*') || IPV4.test(h) || h.includes(':')) return h;
   const labels = h.split('.');
   if (labels.length === 1) return serviceFqdn(h, contextNamespace || DEFAULT_NAMESPACE);
-  if (labels.length === 2 && !PUBLIC_TLDS.has(labels[1])) return serviceFqdn(labels[0], labels[1]);
+  if (labels.length === 2 && (knownNamespaces ? knownNamespaces.has(labels[1]) : !EXTERNAL_TLDS.has(labels[1])))
+    return serviceFqdn(labels[0], labels[1]);
   if (labels.length === 3 && labels[2] === 'svc') return serviceFqdn(labels[0], labels[1]);
   return h;
 }
