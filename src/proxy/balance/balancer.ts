@@ -42,7 +42,8 @@ export interface Balancer {
   readonly endpoints: readonly EndpointInfo[];
   /** True when no endpoint is healthy and every endpoint is a candidate. */
   readonly panic: boolean;
-  pick(ctx: PickContext): EndpointInfo | undefined;
+  /** `ctx` may be omitted: no hash, nothing excluded. */
+  pick(ctx?: PickContext): EndpointInfo | undefined;
   onRequestStart(ep: EndpointInfo): void;
   onRequestEnd(ep: EndpointInfo): void;
   activeRequests(ep: EndpointInfo): number;
@@ -99,7 +100,7 @@ abstract class BaseBalancer implements Balancer {
     this.candidates = this.panic ? this.endpoints.map((_, i) => i) : healthy;
   }
 
-  abstract pick(ctx: PickContext): EndpointInfo | undefined;
+  abstract pick(ctx?: PickContext): EndpointInfo | undefined;
 
   onRequestStart(ep: EndpointInfo): void {
     this.counters.cell(ep.id).active++;
@@ -205,8 +206,8 @@ abstract class TieredBalancer extends BaseBalancer {
 }
 
 class RoundRobinBalancer extends TieredBalancer {
-  pick(ctx: PickContext): EndpointInfo | undefined {
-    const excluded = ctx.excluded;
+  pick(ctx?: PickContext): EndpointInfo | undefined {
+    const excluded = ctx === undefined ? undefined : ctx.excluded;
     const tiers = this.tiers;
     for (let t = 0; t < tiers.length; t++) {
       const tier = tiers[t];
@@ -227,8 +228,8 @@ class RoundRobinBalancer extends TieredBalancer {
 }
 
 class RandomBalancer extends TieredBalancer {
-  pick(ctx: PickContext): EndpointInfo | undefined {
-    const excluded = ctx.excluded;
+  pick(ctx?: PickContext): EndpointInfo | undefined {
+    const excluded = ctx === undefined ? undefined : ctx.excluded;
     const tiers = this.tiers;
     for (let t = 0; t < tiers.length; t++) {
       const tier = tiers[t];
@@ -270,8 +271,8 @@ class LeastRequestBalancer extends TieredBalancer {
     return this.cells[i].active / this.endpoints[i].weight;
   }
 
-  pick(ctx: PickContext): EndpointInfo | undefined {
-    const excluded = ctx.excluded;
+  pick(ctx?: PickContext): EndpointInfo | undefined {
+    const excluded = ctx === undefined ? undefined : ctx.excluded;
     const tiers = this.tiers;
     for (let t = 0; t < tiers.length; t++) {
       const idx = tiers[t].idx;
@@ -326,11 +327,12 @@ class RingHashBalancer extends BaseBalancer {
     this.owners = Int32Array.from(points, (p) => p.i);
   }
 
-  pick(ctx: PickContext): EndpointInfo | undefined {
+  pick(ctx?: PickContext): EndpointInfo | undefined {
     const hashes = this.hashes;
     const len = hashes.length;
     if (len === 0) return undefined;
-    const h = ctx.hash === undefined ? Math.floor(this.random() * 4294967296) >>> 0 : ctx.hash >>> 0;
+    const hash = ctx === undefined ? undefined : ctx.hash;
+    const h = hash === undefined ? Math.floor(this.random() * 4294967296) >>> 0 : hash >>> 0;
     let lo = 0;
     let hi = len;
     while (lo < hi) {
@@ -339,7 +341,7 @@ class RingHashBalancer extends BaseBalancer {
       else hi = mid;
     }
     if (lo === len) lo = 0;
-    const excluded = ctx.excluded;
+    const excluded = ctx === undefined ? undefined : ctx.excluded;
     for (let k = 0; k < len; k++) {
       const i = this.owners[(lo + k) % len];
       if (excluded === undefined || !excluded.has(this.endpoints[i].id)) return this.endpoints[i];

@@ -182,3 +182,7 @@ test('unknown policy falls back to round robin', () => {
   const b = createBalancer({ policy: 'CLUSTER_PROVIDED' as LbPolicy, endpoints: [ep(1)] });
   assert.equal(b.policy, 'ROUND_ROBIN');
 });
+
+test('pick without a context', () => {
+  for (const policy of ALL) assert.ok(createBalancer({ policy, endpoints: [ep(1)] }).pick(), policy);
+});
