@@ -30,6 +30,8 @@ export interface AdsServerOptions {
   maxDelayMs?: number;
   metrics?: ControlMetrics;
   log?: (msg: string) => void;
+  /** Called as each push begins (the control plane refreshes its compile input here, once per push). */
+  beforePush?: () => void;
 }
 
 export type SyncState = 'SYNCED' | 'STALE' | 'NACKED';
@@ -173,6 +175,7 @@ export class AdsServer {
         this.pushAgain = false;
         const changeAt = this.changeAt || Date.now();
         this.changeAt = 0;
+        this.opts.beforePush?.();
         this.encoder.sweep();
         this.proxylessCache.clear();
         let sliceStart = Date.now();

@@ -31,6 +31,8 @@ export interface ControlPlaneOptions {
   maxDelayMs?: number;
   disconnectGraceMs?: number;
   log?: (msg: string) => void;
+  /** The compiler; defaults to compileForProxy (benchmarks and tests substitute their own). */
+  compile?: typeof compileForProxy;
 }
 
 export interface ControlPlane {
@@ -87,10 +89,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const tokens = await TokenIssuer.loadOrCreate(opts.stateDir);
   const registry = new Registry({ stateDir: opts.stateDir, graceMs: opts.disconnectGraceMs });
 
+  const compile = opts.compile ?? compileForProxy;
   let resources: readonly Resource[] = [];
   let input: CompileInput | undefined;
   const ads = new AdsServer({
-    // One CompileInput per config/registry generation, so the compiler can memoize shared parts by identity.
+    // One CompileInput per push, so the compiler can memoize shared parts by identity. A stream that opens
+    // between pushes compiles against the current input (its own workloads come in its descriptor); the
+    // push that its registration triggers brings everyone, itself included, up to date.
     snapshotFor: (proxy, subs) => {
       input ??= {
         resources: resources as Resource[],
@@ -98,7 +103,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         mesh: meshSettings(resources),
         trustBundlePem: ca.trustBundlePem(),
       };
-      return compileForProxy(input, proxy, subs);
+      return compile(input, proxy, subs);
     },
     registry,
     verifyToken: (t) => tokens.verify(t),
@@ -106,11 +111,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     maxDelayMs: opts.maxDelayMs,
     metrics,
     log,
+    beforePush: () => {
+      input = undefined;
+    },
   });
-  const invalidate = () => {
-    input = undefined;
-    ads.trigger();
-  };
+  const invalidate = () => ads.trigger();
   registry.onChange(invalidate);
   ca.on('changed', invalidate);
   const unwatch = store.watch((snap) => {
