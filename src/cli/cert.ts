@@ -83,7 +83,7 @@ export async function runCert(opts: CertRunOptions, signal?: AbortSignal): Promi
   manager.on('renewFailed', ({ error, retryInMs }: { error: Error; retryInMs: number }) => {
     const permanent = error instanceof CaRequestError && PERMANENT.has(error.code);
     const first = !manager.current();
-    if (first && (permanent || (opts.once && Date.now() - started > (opts.onceTimeoutMs ?? 30_000)))) {
+    if (first && (permanent || (opts.once && Date.now() - started > (opts.onceTimeoutMs ?? 10_000)))) {
       fatal = error;
       manager.stop();
       return;
@@ -151,6 +151,9 @@ export default async function cert(argv: string[]): Promise<number> {
   const outArg = v.out as string | undefined;
   if (!outArg) throw new CliError('--out DIR is required (where cert.pem, key.pem and ca.pem go)');
   const claims = peekTokenClaims(token);
+  if (!claims.namespace || !claims.serviceAccount) {
+    throw new CliError('--token: not a join token (expected the JWT printed by `trellis token create`)');
+  }
   if (claims.namespace && claims.namespace !== ns) {
     throw new CliError(`the token grants namespace "${claims.namespace}" but --workload is in "${ns}"`);
   }

@@ -179,8 +179,7 @@ export function requestCertificate(
     }).CreateCertificate(req, md, { deadline: Date.now() + deadlineMs }, (err, res) => {
       client.close();
       if (err) {
-        const what = err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED ? `cannot reach the CA at ${address}: ` : `the CA at ${address} refused: `;
-        reject(new CaRequestError(err.code, `${what}${err.details || err.message}`));
+        reject(new CaRequestError(err.code, describeError(address, err)));
         return;
       }
       if (!res || !res.cert_chain?.length) {
@@ -190,4 +189,15 @@ export function requestCertificate(
       resolve({ certChainPem: res.cert_chain, trustBundlePem: res.trust_bundle });
     });
   });
+}
+
+/** One readable line for a failed call; connection failures name the socket error, not grpc-js's internals. */
+function describeError(address: string, err: grpc.ServiceError): string {
+  const details = (err.details || err.message || '').trim();
+  if (err.code === grpc.status.UNAVAILABLE) {
+    const cause = /Error: (.*?)(?:\.\s|\.?$)/.exec(details)?.[1] ?? details.replace(/\s*Resolution note:.*$/s, '');
+    return `cannot reach the CA at ${address} (${cause})`;
+  }
+  if (err.code === grpc.status.DEADLINE_EXCEEDED) return `the CA at ${address} did not answer in time`;
+  return `the CA at ${address} refused: ${details}`;
 }

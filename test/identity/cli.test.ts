@@ -104,7 +104,9 @@ test('trellis cert refuses a workload outside the token\'s grant, and reports re
       run(cert, ['--workload', 'default/web', '--service-account', 'admin', '--token', t, '--out', tmp(), '--control', srv.address, '--once']),
       (e: unknown) => e instanceof CliError && /refused: the token grants .*sa\/web but the CSR asks for .*sa\/admin/.test(e.message),
     );
-    await assert.rejects(run(cert, ['--workload', 'default/web', '--token', 'bad', '--out', tmp(), '--control', srv.address, '--once']), /not a JWT/);
+    await assert.rejects(run(cert, ['--workload', 'default/web', '--token', 'bad', '--out', tmp(), '--control', srv.address, '--once']), /--token: not a join token/);
+    const foreign = await (await TokenIssuer.loadOrCreate(tmp())).create({ namespace: 'default', serviceAccount: 'web' });
+    await assert.rejects(run(cert, ['--workload', 'default/web', '--token', foreign, '--out', tmp(), '--control', srv.address, '--once']), /another control plane/);
     await assert.rejects(run(cert, ['--token', t, '--out', tmp()]), /--workload NS\/NAME is required/);
   } finally {
     await srv.close();
