@@ -138,6 +138,30 @@ test('an operator-provided intermediate signs, and issued chains include it', as
   await assert.rejects(ca.addRoot(), /operator/);
 });
 
+test('an operator-provided RSA root signs directly (openssl-made)', async () => {
+  const dir = tmp();
+  openssl([
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'root.key'), '-out', join(dir, 'root.pem'),
+    '-subj', '/O=operator/CN=rsa root', '-days', '2',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+  const ca = await CertificateAuthority.loadOrCreate({
+    stateDir: dir,
+    trustDomain: 'cluster.local',
+    caCertFile: join(dir, 'root.pem'),
+    caKeyFile: join(dir, 'root.key'),
+  });
+  assert.deepEqual(ca.intermediates(), []);
+  const { csrPem } = await generateKeyAndCsr(ID);
+  const { certChainPem, notAfter } = await ca.signCsr(csrPem, { spiffeId: ID, ttlSeconds: 10 * 86400 });
+  assert.equal(certChainPem.length, 1);
+  assert.ok(notAfter.getTime() <= ca.roots()[0].notAfter.getTime(), 'a leaf never outlives its CA');
+  writeFileSync(join(dir, 'leaf.pem'), certChainPem[0]);
+  assert.match(openssl(['verify', '-CAfile', join(dir, 'root.pem'), join(dir, 'leaf.pem')]), /OK/);
+  assert.match(openssl(['x509', '-noout', '-text', '-in', join(dir, 'leaf.pem')]), /Signature Algorithm: sha256WithRSAEncryption/);
+  assert.equal(verifySvid(pemToDers(certChainPem[0]), TrustBundle.fromPem('cluster.local', ca.trustBundlePem())).ok, true);
+});
+
 test('operator CA files that do not fit are refused with the file named', async () => {
   const dir = tmp();
   const root = await makeRoot('CN=r');
