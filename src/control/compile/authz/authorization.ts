@@ -3,7 +3,7 @@ import type { AuthorizationPolicySpec, Resource } from '../../../api/types.js';
 import { type AnyMessage, RBAC_TYPE, packAny } from '../../../xds/protos.js';
 import type { MeshSettings, WorkloadInstance } from '../../model.js';
 import { type EnvoyPolicy, compileRule } from './rules.js';
-import { policyNamespace, selectPolicies } from './select.js';
+import { policyNamespace, selectPolicies, show } from './select.js';
 
 export const RBAC_FILTER_NAME = 'envoy.filters.http.rbac';
 
@@ -60,9 +60,9 @@ export function compileAuthorization(
     const name = p.metadata?.name ?? '';
     const where = `AuthorizationPolicy ${ns}/${name}`;
     const spec = p.spec ?? {};
-    const action = (spec.action ?? 'ALLOW') as string;
+    const action = typeof spec.action === 'string' ? spec.action : spec.action === undefined ? 'ALLOW' : show(spec.action);
     if (action === 'CUSTOM') {
-      warnings.push(`${where}: action CUSTOM (provider ${spec.provider?.name ?? 'unset'}) is not supported; the policy is ignored`);
+      warnings.push(`${where}: action CUSTOM (provider ${show(spec.provider?.name ?? 'unset')}) is not supported; the policy is ignored`);
       continue;
     }
     if (action !== 'ALLOW' && action !== 'DENY' && action !== 'AUDIT') {

@@ -29,6 +29,10 @@ export function jwksClusterName(uri: string): string {
 
 function jwksSource(rule: JWTRule, where: string, warnings: string[]): Record<string, unknown> {
   if (rule.jwks !== undefined) {
+    if (typeof rule.jwks !== 'string') {
+      warnings.push(`${where}.jwks must be a string holding a JSON Web Key Set; tokens from ${rule.issuer} are rejected`);
+      return { local_jwks: { inline_string: EMPTY_JWKS } };
+    }
     try {
       const parsed = JSON.parse(rule.jwks) as { keys?: unknown };
       if (!parsed || !Array.isArray(parsed.keys)) throw new Error('no "keys" list');
@@ -41,19 +45,19 @@ function jwksSource(rule: JWTRule, where: string, warnings: string[]): Record<st
   if (rule.jwksUri !== undefined) {
     let ok = false;
     try {
-      const u = new URL(rule.jwksUri);
+      const u = new URL(String(rule.jwksUri));
       ok = u.protocol === 'https:' || u.protocol === 'http:';
     } catch {
       ok = false;
     }
     if (!ok) {
-      warnings.push(`${where}.jwksUri "${rule.jwksUri}" is not an http(s) URL; tokens from ${rule.issuer} are rejected`);
+      warnings.push(`${where}.jwksUri ${JSON.stringify(rule.jwksUri)} is not an http(s) URL; tokens from ${rule.issuer} are rejected`);
       return { local_jwks: { inline_string: EMPTY_JWKS } };
     }
     let timeoutMs = DEFAULT_JWKS_TIMEOUT_MS;
     if (rule.timeout !== undefined) {
       const t = parseDuration(rule.timeout);
-      if (t === undefined || t <= 0) warnings.push(`${where}.timeout "${rule.timeout}" is not a duration; using 5s`);
+      if (t === undefined || t <= 0) warnings.push(`${where}.timeout ${JSON.stringify(rule.timeout)} is not a duration; using 5s`);
       else timeoutMs = t;
     }
     return {
@@ -74,26 +78,56 @@ const KNOWN_FIELDS = new Set([
   'outputPayloadToHeader', 'forwardOriginalToken', 'outputClaimToHeaders', 'timeout',
 ]);
 
+/** A list field as strings, or [] with a warning when it is not a list of strings. */
+function stringList(v: unknown, field: string, warnings: string[]): string[] {
+  if (v === undefined || v === null) return [];
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
+  warnings.push(`${field} must be a list of strings; ignored`);
+  return [];
+}
+
+function headerList(v: unknown, field: string, warnings: string[]): { name: string; prefix?: string }[] {
+  if (v === undefined || v === null) return [];
+  const ok = Array.isArray(v) && v.every((h) => h && typeof h.name === 'string' && h.name !== '' && (h.prefix === undefined || typeof h.prefix === 'string'));
+  if (ok) return v;
+  warnings.push(`${field} must be a list of {name, prefix}; ignored`);
+  return [];
+}
+
 function provider(rule: JWTRule, where: string, warnings: string[]): Record<string, unknown> {
   for (const k of Object.keys(rule)) if (!KNOWN_FIELDS.has(k)) warnings.push(`${where}.${k} is not supported; ignored`);
+  const audiences = stringList(rule.audiences, `${where}.audiences`, warnings);
+  const fromHeaders = headerList(rule.fromHeaders, `${where}.fromHeaders`, warnings);
+  const fromParams = stringList(rule.fromParams, `${where}.fromParams`, warnings);
+  const fromCookies = stringList(rule.fromCookies, `${where}.fromCookies`, warnings);
+  const claims = Array.isArray(rule.outputClaimToHeaders) ? rule.outputClaimToHeaders : [];
+  if (rule.outputClaimToHeaders !== undefined && !Array.isArray(rule.outputClaimToHeaders)) {
+    warnings.push(`${where}.outputClaimToHeaders must be a list; ignored`);
+  }
+  // A location list that was given but unusable must not silently widen to the default locations.
+  if (rule.fromHeaders !== undefined || rule.fromParams !== undefined || rule.fromCookies !== undefined) {
+    if (fromHeaders.length + fromParams.length + fromCookies.length === 0) fromHeaders.push({ name: 'x-trellis-no-jwt-location' });
+  }
   const p: Record<string, unknown> = {
     issuer: rule.issuer,
     ...jwksSource(rule, where, warnings),
     forward: rule.forwardOriginalToken === true,
     payload_in_metadata: JWT_PAYLOAD_METADATA_KEY,
   };
-  if (rule.audiences?.length) p.audiences = rule.audiences.map(String);
-  if (rule.fromHeaders?.length) {
-    p.from_headers = rule.fromHeaders.map((h) => ({
+  if (audiences.length) p.audiences = audiences;
+  if (fromHeaders.length) {
+    p.from_headers = fromHeaders.map((h) => ({
       name: String(h.name).toLowerCase(),
       ...(h.prefix ? { value_prefix: h.prefix } : {}),
     }));
   }
-  if (rule.fromParams?.length) p.from_params = rule.fromParams.map(String);
-  if (rule.fromCookies?.length) p.from_cookies = rule.fromCookies.map(String);
-  if (rule.outputPayloadToHeader) p.forward_payload_header = rule.outputPayloadToHeader.toLowerCase();
-  if (rule.outputClaimToHeaders?.length) {
-    p.claim_to_headers = rule.outputClaimToHeaders
+  if (fromParams.length) p.from_params = fromParams;
+  if (fromCookies.length) p.from_cookies = fromCookies;
+  if (typeof rule.outputPayloadToHeader === 'string' && rule.outputPayloadToHeader) {
+    p.forward_payload_header = rule.outputPayloadToHeader.toLowerCase();
+  }
+  if (claims.length) {
+    p.claim_to_headers = claims
       .filter((c) => {
         const good = c && typeof c.header === 'string' && c.header !== '' && typeof c.claim === 'string' && c.claim !== '';
         if (!good) warnings.push(`${where}.outputClaimToHeaders needs header and claim; entry ignored`);
@@ -132,10 +166,10 @@ export function jwtAuthnConfig(
   let n = 0;
   for (const ra of selected) {
     const where = `RequestAuthentication ${policyNamespace(ra)}/${ra.metadata?.name ?? ''}`;
-    const rules = ra.spec?.jwtRules ?? [];
+    const rules = Array.isArray(ra.spec?.jwtRules) ? ra.spec.jwtRules : [];
     rules.forEach((rule, i) => {
       const w = `${where} jwtRules[${i}]`;
-      if (!rule || typeof rule.issuer !== 'string' || rule.issuer === '') {
+      if (!rule || typeof rule !== 'object' || typeof rule.issuer !== 'string' || rule.issuer === '') {
         warnings.push(`${w}.issuer is required; rule ignored`);
         return;
       }

@@ -225,13 +225,13 @@ function conditionFor(key: string): Cond | undefined {
 
 function compileCondition(ctx: Ctx, c: AuthzCondition, i: number, perms: Permission[], prins: Principal[]): void {
   const field = `when[${i}]`;
-  if (!c || typeof c.key !== 'string') {
+  if (!isMapping(c) || typeof c.key !== 'string') {
     bad(ctx, `${field}.key is missing`);
     return;
   }
   const cond = conditionFor(c.key);
   if (!cond) {
-    bad(ctx, `${field}.key "${c.key}" is not supported`);
+    bad(ctx, `${field}.key ${JSON.stringify(c.key)} is not supported`);
     return;
   }
   const hasValues = (c.values?.length ?? 0) > 0;
@@ -258,12 +258,23 @@ function compileCondition(ctx: Ctx, c: AuthzCondition, i: number, perms: Permiss
 
 const RULE_FIELDS = new Set(['from', 'to', 'when']);
 
+function isMapping(v: unknown): v is Record<string, any> {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Istio rejects a missing or empty source/operation; here it fails closed like any field it cannot honour. */
+function nonEmpty(ctx: Ctx, v: unknown, field: string): boolean {
+  if (isMapping(v) && Object.keys(v).length > 0) return true;
+  bad(ctx, `${field} must be a non-empty mapping`);
+  return false;
+}
+
 /**
  * One Istio rule as an Envoy Policy: (any `from` source) AND (any `to` operation) AND (every `when`).
  * Returns undefined when the rule can never match (ALLOW/AUDIT with something it cannot honour).
  */
 export function compileRule(
-  rule: AuthzRule,
+  rule: AuthzRule | null | undefined,
   action: 'ALLOW' | 'DENY' | 'AUDIT',
   where: string,
   warnings: string[],
@@ -271,13 +282,21 @@ export function compileRule(
   const ctx: Ctx = { enforcing: action, where, warnings, dead: false };
   const principals: Principal[] = [];
   const permissions: Permission[] = [];
-  for (const key of Object.keys(rule ?? {})) if (!RULE_FIELDS.has(key)) bad(ctx, `field ${key} is not supported`);
-  if (rule?.from !== undefined && !Array.isArray(rule.from)) bad(ctx, 'from must be a list');
-  else if (rule?.from?.length) principals.push(orIds(rule.from.map((f, i) => compileSource(ctx, f?.source, i))));
-  if (rule?.to !== undefined && !Array.isArray(rule.to)) bad(ctx, 'to must be a list');
-  else if (rule?.to?.length) permissions.push(orRules(rule.to.map((t, i) => compileOperation(ctx, t?.operation, i))));
+  if (!isMapping(rule)) {
+    bad(ctx, 'a rule must be a mapping');
+    rule = {};
+  }
+  for (const key of Object.keys(rule)) if (!RULE_FIELDS.has(key)) bad(ctx, `field ${key} is not supported`);
+  if (rule.from !== undefined && !Array.isArray(rule.from)) bad(ctx, 'from must be a list');
+  else if (rule.from?.length) {
+    principals.push(orIds(rule.from.map((f, i) => (nonEmpty(ctx, f?.source, `from[${i}].source`) ? compileSource(ctx, f.source, i) : anyPrin()))));
+  }
+  if (rule.to !== undefined && !Array.isArray(rule.to)) bad(ctx, 'to must be a list');
+  else if (rule.to?.length) {
+    permissions.push(orRules(rule.to.map((t, i) => (nonEmpty(ctx, t?.operation, `to[${i}].operation`) ? compileOperation(ctx, t.operation, i) : anyPerm()))));
+  }
   if (rule?.when !== undefined && !Array.isArray(rule.when)) bad(ctx, 'when must be a list');
-  else (rule?.when ?? []).forEach((c, i) => compileCondition(ctx, c, i, permissions, principals));
+  else (rule.when ?? []).forEach((c, i) => compileCondition(ctx, c, i, permissions, principals));
   if (ctx.dead) return undefined;
   return { permissions: [andRules(permissions)], principals: [andIds(principals)] };
 }

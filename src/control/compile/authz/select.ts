@@ -9,13 +9,23 @@ interface Selectable {
   targetRefs?: PolicyTargetReference[];
 }
 
+/** Any user-supplied value as text for a warning, never throwing. */
+export function show(v: unknown): string {
+  if (typeof v === 'string') return v;
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return '(unprintable)';
+  }
+}
+
 export function policyNamespace(r: Pick<Resource, 'metadata'>): string {
   return r.metadata?.namespace || 'default';
 }
 
 /** `ns/name`, the way describe and warnings name a resource. */
 export function policyRef(r: Pick<Resource, 'metadata' | 'kind'>): string {
-  return `${r.kind ?? 'policy'} ${policyNamespace(r)}/${r.metadata?.name ?? ''}`;
+  return `${r.kind ?? 'policy'} ${policyNamespace(r)}/${show(r.metadata?.name ?? '')}`;
 }
 
 function isRoot(ns: string, mesh: MeshSettings): boolean {
@@ -29,7 +39,7 @@ function labelsSubset(selector: Record<string, string>, labels: Record<string, s
 }
 
 function targetRefsOf(spec: Selectable): PolicyTargetReference[] {
-  const refs = [...(spec.targetRefs ?? [])];
+  const refs = Array.isArray(spec.targetRefs) ? [...spec.targetRefs] : [];
   if (spec.targetRef) refs.push(spec.targetRef);
   return refs;
 }
@@ -53,14 +63,14 @@ export function appliesTo(
     }
     let hit = false;
     for (const ref of refs) {
-      const kind = ref.kind ?? '';
-      const group = ref.group ?? '';
+      const kind = show(ref?.kind ?? '');
+      const group = show(ref?.group ?? '');
       if (kind === 'Service' && (group === '' || group === 'core')) {
         if (ref.namespace && ref.namespace !== ns) {
-          warnings.push(`${policyRef(r)}: targetRef namespace ${ref.namespace} differs from the policy's namespace; ignored`);
+          warnings.push(`${policyRef(r)}: targetRef namespace ${show(ref.namespace)} differs from the policy's namespace; ignored`);
           continue;
         }
-        if (workload.services.includes(serviceFqdn(ref.name, ns))) hit = true;
+        if (typeof ref.name === 'string' && workload.services.includes(serviceFqdn(ref.name, ns))) hit = true;
       } else if (kind === 'ServiceEntry') {
         // ServiceEntry hosts are not workload memberships here; a ServiceEntry-targeted policy guards no sidecar.
         continue;
