@@ -1,10 +1,15 @@
 // Registry instances -> ClusterLoadAssignment: service members, subset labels, localities, health, endpoint metadata.
 import { isIP } from 'node:net';
 import type { RegistrySnapshot, ServiceInfo, ServicePort, WorkloadInstance } from '../model.js';
+import { memo } from './memo.js';
 import { labelsMatch, trellisMetadata } from './util.js';
 
 /** The instances backing a service: by Service selector over labels (same namespace) or by membership. */
 export function serviceMembers(registry: RegistrySnapshot, svc: ServiceInfo): WorkloadInstance[] {
+  return memo(registry, `members:${svc.fqdn}`, () => computeMembers(registry, svc));
+}
+
+function computeMembers(registry: RegistrySnapshot, svc: ServiceInfo): WorkloadInstance[] {
   return registry.workloads.filter((w) => {
     if (w.services.includes(svc.fqdn)) return true;
     if (svc.selector && Object.keys(svc.selector).length > 0) {

@@ -11,6 +11,7 @@ import { RouteContext } from './route-context.js';
 import { outboundRouteConfig, proxylessRouteConfig } from './route-configs.js';
 import { FAULT_FILTER, clustersOfRoute } from './route-parts.js';
 import { rootCaSecret } from './secrets.js';
+import { memo } from './memo.js';
 import { asRes } from './spec.js';
 
 export interface CompileResult {
@@ -82,27 +83,36 @@ function addReferenced(input: CompileInput, ctx: RouteContext, snap: XdsSnapshot
 
 /** Every service port's cluster plus one per DestinationRule subset (CDS is state of the world). */
 function addAllOutbound(input: CompileInput, ctx: RouteContext, snap: XdsSnapshot, notes: string[]): void {
-  for (const svc of ctx.index.services) {
-    for (const port of svc.ports) {
-      addOutbound(input, ctx, snap, notes, svc, port, undefined);
-      const { dr } = ctx.policy(svc, port.port, undefined);
-      for (const s of dr?.spec?.subsets ?? []) addOutbound(input, ctx, snap, notes, svc, port, s.name);
+  // Shared by every proxy whose callers live in the same namespace: computed once per generation.
+  const shared = memo(input, `outbound:${ctx.caller.namespace}:${ctx.caller.proxyless}`, () => {
+    const part = emptySnapshot();
+    const partNotes: string[] = [];
+    for (const svc of ctx.index.services) {
+      for (const port of svc.ports) {
+        addOutbound(input, ctx, part, partNotes, svc, port, undefined);
+        const { dr } = ctx.policy(svc, port.port, undefined);
+        for (const s of dr?.spec?.subsets ?? []) addOutbound(input, ctx, part, partNotes, svc, port, s.name);
+      }
     }
-  }
+    return { part, notes: partNotes };
+  });
+  Object.assign(snap[CLUSTER_TYPE], shared.part[CLUSTER_TYPE]);
+  Object.assign(snap[ENDPOINT_TYPE], shared.part[ENDPOINT_TYPE]);
+  notes.push(...shared.notes);
 }
 
 function compileTrellis(input: CompileInput, proxy: ProxyDescriptor, index: ServiceIndex, snap: XdsSnapshot, notes: string[]): void {
   const resources = asRes(input.resources);
   const first = proxy.workloads[0];
   // Clusters are per proxy; in node mode DestinationRule lookup uses the first hosted workload's namespace.
-  const clusterCtx = new RouteContext(resources, index, input.mesh, {
+  const clusterCtx = new RouteContext(input, resources, index, input.mesh, {
     namespace: first?.namespace ?? PROXYLESS_NAMESPACE,
     labels: first?.labels ?? {},
     proxyless: false,
   });
   const upstreamClusters: string[] = [];
   for (const w of proxy.workloads) {
-    const ctx = new RouteContext(resources, index, input.mesh, { namespace: w.namespace, labels: w.labels, proxyless: false });
+    const ctx = new RouteContext(input, resources, index, input.mesh, { namespace: w.namespace, labels: w.labels, proxyless: false });
     const out = outboundListener(w) as { name: string };
     snap[LISTENER_TYPE][out.name] = out;
     const inb = inboundListener(resources, input.mesh, w, notes) as { name: string };
@@ -129,7 +139,7 @@ function compileProxyless(
   snap: XdsSnapshot,
   notes: string[],
 ): void {
-  const ctx = new RouteContext(asRes(input.resources), index, input.mesh, {
+  const ctx = new RouteContext(input, asRes(input.resources), index, input.mesh, {
     namespace: PROXYLESS_NAMESPACE,
     labels: {},
     proxyless: true,
@@ -166,7 +176,7 @@ export function compileWithNotes(
 ): CompileResult {
   const snap = emptySnapshot();
   const notes: string[] = [];
-  const index = new ServiceIndex(input.registry);
+  const index = memo(input.registry, 'index', () => new ServiceIndex(input.registry));
   if (proxy.kind === 'proxyless') compileProxyless(input, index, subscriptions?.listeners ?? [], snap, notes);
   else compileTrellis(input, proxy, index, snap, notes);
   const secret = rootCaSecret(input.trustBundlePem) as { name: string };

@@ -3,6 +3,7 @@ import type { MeshSettings, ServiceInfo, ServicePort } from '../model.js';
 import { destinationRuleFor, effectivePolicy } from './destination-rules.js';
 import { hashPolicy } from './clusters.js';
 import { type ServiceIndex, outboundClusterName, pickPort, qualifyHost } from './hosts.js';
+import { memo } from './memo.js';
 import { type Res, refOf } from './spec.js';
 
 export interface Caller {
@@ -14,6 +15,8 @@ export interface Caller {
 
 export class RouteContext {
   constructor(
+    /** The CompileInput (one per config/registry generation): owner of memoized lookups. */
+    readonly generation: object,
     readonly resources: Res[],
     readonly index: ServiceIndex,
     readonly mesh: MeshSettings,
@@ -22,7 +25,9 @@ export class RouteContext {
 
   /** The effective traffic policy and deciding DestinationRule for (service, port, subset) as this caller sees it. */
   policy(svc: ServiceInfo, port: number, subset: string | undefined) {
-    const dr = destinationRuleFor(this.resources, this.index, this.mesh, svc, this.caller.namespace);
+    const dr = memo(this.generation, `dr:${this.caller.namespace}:${svc.fqdn}`, () =>
+      destinationRuleFor(this.resources, this.index, this.mesh, svc, this.caller.namespace),
+    );
     return { policy: effectivePolicy(dr, port, subset), dr, drRef: dr ? refOf(dr) : undefined };
   }
 

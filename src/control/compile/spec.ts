@@ -1,5 +1,6 @@
 // Minimal YAML-shaped views of the config kinds the compiler reads (validated input; every field optional).
 import type { Resource } from '../../api/types.js';
+import { memo } from './memo.js';
 
 export interface Meta {
   name: string;
@@ -267,9 +268,9 @@ export function asRes(resources: Resource[]): Res[] {
   return resources as unknown as Res[];
 }
 
-/** Resources of a kind, ordered as Istio breaks ties: oldest first, then namespace/name. */
-export function ofKind<S>(resources: Res[], kind: string): Res<S>[] {
-  return (resources.filter((r) => r.kind === kind) as Res<S>[]).sort(byAge);
+/** Resources of a kind, ordered as Istio breaks ties: oldest first, then namespace/name. Shared: do not mutate. */
+export function ofKind<S>(resources: Res[], kind: string): readonly Res<S>[] {
+  return memo(resources, `kind:${kind}`, () => (resources.filter((r) => r.kind === kind) as Res<S>[]).sort(byAge));
 }
 
 export function byAge(a: Res<unknown>, b: Res<unknown>): number {
