@@ -87,7 +87,7 @@ export function sendError(
   res: ServerResponse | Http2ServerResponse,
   code: TrellisErrorCode,
   message: string,
-  opts: { grpc?: boolean; status?: number; requestId?: string } = {},
+  opts: { grpc?: boolean; status?: number; requestId?: string; grpcStatus?: number } = {},
 ): void {
   const msg = oneLine(message);
   if (res.headersSent) {
@@ -99,7 +99,7 @@ export function sendError(
   if (opts.grpc) {
     const headers: Record<string, string> = {
       'content-type': 'application/grpc',
-      'grpc-status': String(ERROR_GRPC_STATUS[code]),
+      'grpc-status': String(opts.grpcStatus ?? ERROR_GRPC_STATUS[code]),
       'grpc-message': grpcPercentEncode(`${code}: ${msg}`),
       'x-trellis-error': code,
     };

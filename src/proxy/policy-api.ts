@@ -1,12 +1,24 @@
 // The single seam where the proxy binds the pure routing and load-balancing modules.
-// Interim: minimal stand-ins until src/proxy/route and src/proxy/balance land; then this file re-exports those.
-export {
-  compileRouteTable,
-  selectRoute,
-  applyHeaderOps,
-  rewritePath,
-  createBalancer,
-  endpointsFromLoadAssignment,
-  hashKey,
-} from './interim-policy.js';
-export type { RouteTable, RouteDecision, RouteRequest, Balancer, EndpointInfo, HeaderOps } from './interim-policy.js';
+export { compileRouteTable, type RouteTable } from './route/table.js';
+export { selectRoute } from './route/select.js';
+export { applyHeaderOps, rewritePath, type HeaderOps } from './route/headers.js';
+export { normalizePath } from './route/normalize.js';
+export type { RouteDecision, RouteRequest, ForwardDecision, FaultPolicy } from './route/types.js';
+export { createBalancer, RequestCounters, type Balancer, type PickContext, type LbPolicy } from './balance/balancer.js';
+export { endpointsFromLoadAssignment, type EndpointInfo } from './balance/endpoints.js';
+export { hashKey } from './balance/hash.js';
+
+import type { EndpointInfo } from './balance/endpoints.js';
+
+/** The contract's endpoint metadata (filter_metadata.trellis), typed. */
+export interface MeshEndpointMeta {
+  workload?: string;
+  identity?: string;
+  labels?: Record<string, string>;
+  targetPort?: number;
+  tls?: 'mutual' | 'none';
+}
+
+export function meshMeta(ep: EndpointInfo): MeshEndpointMeta {
+  return ep.metadata as MeshEndpointMeta;
+}

@@ -2,7 +2,16 @@
 import { EventEmitter } from 'node:events';
 import { parseCluster, parseListener, parseRootCa } from './config/parse.js';
 import type { ClusterConfig, ListenerConfig } from './config/types.js';
-import { compileRouteTable, createBalancer, endpointsFromLoadAssignment, type Balancer, type EndpointInfo, type RouteTable } from './policy-api.js';
+import {
+  compileRouteTable,
+  createBalancer,
+  endpointsFromLoadAssignment,
+  RequestCounters,
+  type Balancer,
+  type EndpointInfo,
+  type LbPolicy,
+  type RouteTable,
+} from './policy-api.js';
 
 type Obj = Record<string, any>;
 
@@ -43,6 +52,8 @@ interface Cache {
   routes: WeakMap<Obj, RouteTable>;
   clusters: WeakMap<Obj, ClusterConfig>;
   balancers: Map<string, { cfg: ClusterConfig; cla: Obj | undefined; state: ClusterState }>;
+  /** In-flight counts per cluster survive EDS updates (requests started on an old picker end on the new one). */
+  counters: Map<string, RequestCounters>;
 }
 
 /** Compiles raw resources into a snapshot. Throws with the resource's name when something cannot be used. */
@@ -64,7 +75,7 @@ export function compileState(raw: RawResources, version: number, cache: Cache = 
     let t = cache.routes.get(rc);
     if (!t) {
       try {
-        t = compileRouteTable(rc);
+        t = compileRouteTable(rc as never);
       } catch (err) {
         throw new Error(`route configuration ${name}: ${(err as Error).message}`);
       }
@@ -94,7 +105,7 @@ export function compileState(raw: RawResources, version: number, cache: Cache = 
       state = {
         config: cfg,
         endpoints,
-        balancer: createBalancer({ policy: cfg.lbPolicy, endpoints, localityAware: cfg.localityAware } as never),
+        balancer: createBalancer({ policy: cfg.lbPolicy as LbPolicy, endpoints, localityAware: cfg.localityAware, counters: countersFor(cache, name) }),
         hasEndpoints: Boolean(cla),
       };
     }
@@ -102,6 +113,7 @@ export function compileState(raw: RawResources, version: number, cache: Cache = 
     clusters.set(name, state);
   }
   cache.balancers = nextBalancers;
+  for (const name of cache.counters.keys()) if (!raw.clusters.has(name)) cache.counters.delete(name);
   let trustBundlePem: string | undefined;
   const root = raw.secrets.get('ROOTCA');
   if (root) trustBundlePem = parseRootCa(root);
@@ -109,7 +121,16 @@ export function compileState(raw: RawResources, version: number, cache: Cache = 
 }
 
 function newCache(): Cache {
-  return { listeners: new WeakMap(), routes: new WeakMap(), clusters: new WeakMap(), balancers: new Map() };
+  return { listeners: new WeakMap(), routes: new WeakMap(), clusters: new WeakMap(), balancers: new Map(), counters: new Map() };
+}
+
+function countersFor(cache: Cache, cluster: string): RequestCounters {
+  let c = cache.counters.get(cluster);
+  if (!c) {
+    c = new RequestCounters();
+    cache.counters.set(cluster, c);
+  }
+  return c;
 }
 
 /**

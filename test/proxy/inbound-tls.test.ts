@@ -21,7 +21,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trellis-inbound-'));
   const good = await mesh.ca.issue('default', 'a');
   const foreign = await other.issue('default', 'a');
-  writeFileSync(join(dir, 'good.crt'), good.certChainPem.join('\n'));
+  writeFileSync(join(dir, 'good.crt'), (good.certChainPem as string[]).join('\n'));
   writeFileSync(join(dir, 'good.key'), good.keyPem);
   writeFileSync(join(dir, 'foreign.crt'), (foreign.certChainPem as string[]).join('\n'));
   writeFileSync(join(dir, 'foreign.key'), foreign.keyPem);

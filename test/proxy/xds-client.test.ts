@@ -92,11 +92,11 @@ test('subscribes with node metadata and the bearer token; /ready is 503 not_read
 
 test('ACKs each accepted response with its version and nonce; EDS and RDS are subscribed by name', async () => {
   const acks = ads.requests.filter((r) => r.type_url === LISTENER_TYPE && r.response_nonce);
-  assert.equal(acks.at(-1).version_info, 'l1');
-  assert.equal(acks.at(-1).error_detail, null);
-  const eds = ads.requests.filter((r) => r.type_url === ENDPOINT_TYPE).at(-1);
+  assert.equal(acks.at(-1)!.version_info, 'l1');
+  assert.equal(acks.at(-1)!.error_detail, null);
+  const eds = ads.requests.filter((r) => r.type_url === ENDPOINT_TYPE).at(-1)!;
   assert.deepEqual(eds.resource_names, [cHttp.name]);
-  const rds = ads.requests.filter((r) => r.type_url === ROUTE_TYPE).at(-1);
+  const rds = ads.requests.filter((r) => r.type_url === ROUTE_TYPE).at(-1)!;
   assert.deepEqual(rds.resource_names, ['outbound|default/a']);
   assert.equal(proxy.xds!.statusJson().listeners.state, 'SYNCED');
 });
@@ -113,7 +113,7 @@ test('NACKs a listener it cannot use, with the reason, and keeps the last good c
   const before = ads.requests.length;
   ads.set(LISTENER_TYPE, 'l2', [bad]);
   await waitFor(() => ads.requests.slice(before).some((r) => r.type_url === LISTENER_TYPE && r.error_detail), 5000, 'NACK');
-  const nack = ads.requests.slice(before).find((r) => r.type_url === LISTENER_TYPE && r.error_detail);
+  const nack = ads.requests.slice(before).find((r) => r.type_url === LISTENER_TYPE && r.error_detail)!;
   assert.equal(nack.version_info, 'l1', 'NACK carries the last accepted version');
   assert.match(nack.error_detail.message, /listener outbound\|default\/a: no filter_chains/);
   assert.equal(proxy.xds!.statusJson().listeners.state, 'NACKED');
@@ -144,6 +144,6 @@ test('control plane away: keeps serving, xds_connected 0; reconnects with backof
   await ads.start(adsPort);
   await waitFor(async () => (await metric()) === '1', 5000, 'reconnected');
   // the new stream re-subscribes carrying the versions it holds
-  const lds = ads.requests.slice(before).find((r) => r.type_url === LISTENER_TYPE);
+  const lds = ads.requests.slice(before).find((r) => r.type_url === LISTENER_TYPE)!;
   assert.equal(lds.version_info, 'l3');
 });

@@ -4,12 +4,12 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { ListenerConfig } from '../config/types.js';
 import type { ClusterState, ProxyState } from '../state.js';
-import type { EndpointInfo, RouteDecision } from '../policy-api.js';
+import type { EndpointInfo, ForwardDecision } from '../policy-api.js';
 import type { WorkloadTls } from '../tls/identity.js';
 import type { TrellisErrorCode } from '../errors.js';
 
 export type Headers = Record<string, string | string[] | undefined>;
-export type ForwardDecision = Extract<RouteDecision, { kind: 'forward' }>;
+export type { ForwardDecision };
 
 export interface Exchange {
   req: IncomingMessage | Http2ServerRequest;
@@ -22,7 +22,10 @@ export interface Exchange {
   caller: WorkloadTls | undefined;
   method: string;
   authority: string;
+  /** Normalized path without the query (what routing and, later, authorization see). */
   path: string;
+  /** Raw query without '?'. */
+  query: string;
   /** Headers to send upstream (a sanitized copy; layers edit it in place). */
   headers: Headers;
   grpc: boolean;

@@ -50,7 +50,7 @@ function forwardH1(ex: Exchange, pool: UpstreamPool): void {
     host: ep.address,
     port: ep.port,
     method: ex.method,
-    path: ex.path,
+    path: ex.query ? `${ex.path}?${ex.query}` : ex.path,
     headers: ex.headers as http.OutgoingHttpHeaders,
     setHost: false,
   });
@@ -91,7 +91,7 @@ function forwardH2(ex: Exchange, pool: UpstreamPool): void {
   }
   const h = ex.headers as http2.OutgoingHttpHeaders;
   h[':method'] = ex.method;
-  h[':path'] = ex.path;
+  h[':path'] = ex.query ? `${ex.path}?${ex.query}` : ex.path;
   h[':authority'] = ex.authority;
   h[':scheme'] = 'http';
   let stream: http2.ClientHttp2Stream;
@@ -168,7 +168,7 @@ function forwardUpgrade(ex: Exchange): void {
   client.on('error', () => up.destroy());
   client.on('close', () => up.destroy());
   up.once('trellis:ready', () => {
-    let reqHead = `${ex.method} ${ex.path} HTTP/1.1\r\nhost: ${ex.authority}\r\nconnection: upgrade\r\n`;
+    let reqHead = `${ex.method} ${ex.query ? `${ex.path}?${ex.query}` : ex.path} HTTP/1.1\r\nhost: ${ex.authority}\r\nconnection: upgrade\r\n`;
     for (const k in ex.headers) {
       const v = ex.headers[k];
       if (v === undefined || k === 'host') continue;

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { sendError, type TrellisErrorCode } from '../errors.js';
-import { applyHeaderOps, rewritePath, selectRoute } from '../policy-api.js';
+import { applyHeaderOps, hashKey, normalizePath, rewritePath, selectRoute, type PickContext } from '../policy-api.js';
 import type { Exchange, Handler, Layer } from './exchange.js';
 import { parseGrpcTimeout } from './headers.js';
 
@@ -25,26 +25,29 @@ export const route: Layer = (next) => (ex) => {
   const l = ex.listener;
   const table = l.routeConfigName ? ex.state.routes.get(l.routeConfigName) : undefined;
   if (!table) return reject(ex, 'no_route', `listener ${l.name}: route configuration ${l.routeConfigName ?? '(none)'} not received`);
-  const q = ex.path.indexOf('?');
-  const d = selectRoute(table, {
-    authority: ex.authority,
-    path: q < 0 ? ex.path : ex.path.slice(0, q),
-    query: q < 0 ? '' : ex.path.slice(q + 1),
-    method: ex.method,
-    headers: ex.headers,
-  });
+  // Normalized once: routing, authorization and the upstream all see the same path.
+  const n = normalizePath(ex.path);
+  if (!n.ok) return reject(ex, 'bad_request', `listener ${l.name}: request path refused: ${n.reason}`);
+  ex.path = n.path;
+  ex.query = n.query;
+  const d = selectRoute(table, { authority: ex.authority, path: n.path, query: n.query, method: ex.method, headers: ex.headers });
   switch (d.kind) {
     case 'no_route':
       return reject(ex, 'no_route', `${d.reason} (route configuration ${table.name ?? l.routeConfigName})`);
-    case 'redirect':
+    case 'redirect': {
       ex.routeName = d.routeName;
-      ex.res.writeHead(d.status, { location: d.location, 'content-length': 0 });
+      const h: Record<string, string | string[] | number | undefined> = { location: d.location, 'content-length': 0 };
+      applyHeaderOps(h, d.responseHeaders);
+      ex.res.writeHead(d.status, h as never);
       ex.res.end();
       return;
+    }
     case 'direct': {
       ex.routeName = d.routeName;
       const body = d.body ?? '';
-      ex.res.writeHead(d.status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      const h: Record<string, string | string[] | number | undefined> = { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) };
+      applyHeaderOps(h, d.responseHeaders);
+      ex.res.writeHead(d.status, h as never);
       ex.res.end(body);
       return;
     }
@@ -54,36 +57,48 @@ export const route: Layer = (next) => (ex) => {
   next(ex);
 };
 
-/** Fault injection decided by the route (delay and/or abort). */
+/** Fault injection decided by the route: a delay and/or an abort, each with its probability. */
 export const fault: Layer = (next) => {
-  const afterDelay = (ex: Exchange) => {
-    if (ex.res.writableEnded || ex.res.destroyed) return;
-    abortOrNext(ex);
-  };
   const abortOrNext = (ex: Exchange) => {
-    const abort = (ex.decision?.fault as { abort?: { status?: number; httpStatus?: number; grpcStatus?: number } } | undefined)?.abort;
-    if (abort) {
-      const status = abort.status ?? abort.httpStatus ?? 503;
+    const abort = ex.decision!.fault?.abort;
+    if (abort && (abort.probability >= 1 || Math.random() < abort.probability)) {
+      if (abort.grpcStatus !== undefined && ex.grpc) {
+        ex.errorCode = 'fault_injected';
+        return sendGrpcFault(ex, abort.grpcStatus);
+      }
+      const status = abort.httpStatus ?? 503;
       return reject(ex, 'fault_injected', `route ${ex.routeName} injected a fault (HTTP ${status})`, status);
     }
     next(ex);
   };
+  const afterDelay = (ex: Exchange) => {
+    if (ex.res.writableEnded || ex.res.destroyed) return;
+    abortOrNext(ex);
+  };
   return (ex) => {
-    const f = ex.decision?.fault as { delayMs?: number; delay?: { ms?: number; fixedDelayMs?: number } } | undefined;
-    const delay = f ? (f.delayMs ?? f.delay?.ms ?? f.delay?.fixedDelayMs ?? 0) : 0;
-    if (delay > 0) setTimeout(afterDelay, delay, ex);
+    const f = ex.decision!.fault;
+    if (!f) return next(ex);
+    const delay = f.delay;
+    if (delay && delay.ms > 0 && (delay.probability >= 1 || Math.random() < delay.probability)) setTimeout(afterDelay, delay.ms, ex);
     else abortOrNext(ex);
   };
 };
+
+function sendGrpcFault(ex: Exchange, grpcStatus: number): void {
+  sendError(ex.res, 'fault_injected', `route ${ex.routeName} injected a fault (gRPC status ${grpcStatus})`, {
+    grpc: true,
+    grpcStatus,
+    requestId: ex.requestId,
+  });
+}
 
 /** Route header operations and path/host rewrite. */
 export const rewrite: Layer = (next) => (ex) => {
   const d = ex.decision!;
   if (d.requestHeaders) applyHeaderOps(ex.headers, d.requestHeaders);
   if (d.rewrite) {
-    ex.path = rewritePath(ex.path, d.rewrite as never);
-    const host = (d.rewrite as { host?: string }).host;
-    if (host) ex.authority = host;
+    ex.path = rewritePath(ex.path, d.rewrite);
+    if (d.rewrite.host) ex.authority = d.rewrite.host;
   }
   next(ex);
 };
@@ -119,15 +134,23 @@ function onDeadline(ex: Exchange): void {
  */
 export const passthrough: Layer = (next) => next;
 
+const NO_CONTEXT: PickContext = Object.freeze({});
+
 /** Picks an endpoint of the decided cluster. */
 export const balance: Layer = (next) => (ex) => {
   const name = ex.decision!.cluster;
   const cs = ex.state.clusters.get(name);
   if (!cs) return reject(ex, 'no_healthy_upstream', `route ${ex.routeName}: cluster ${name} is not known to this proxy`);
   ex.cluster = cs;
-  const ep = cs.balancer.pick(undefined);
+  const policies = ex.decision!.hashPolicies;
+  let ctx: PickContext = NO_CONTEXT;
+  if (policies.length > 0) {
+    ctx = { hash: hashKey(policies, { headers: ex.headers, sourceIp: ex.req.socket?.remoteAddress ?? '', query: ex.query }) };
+  }
+  const ep = cs.balancer.pick(ctx);
   if (!ep) {
     const n = cs.endpoints.length;
+    if (n === 0) return reject(ex, 'no_healthy_upstream', `route ${ex.routeName}: cluster ${name} has no endpoints`);
     return reject(
       ex,
       'no_healthy_upstream',

@@ -9,6 +9,7 @@ import type { UpstreamPool } from '../upstream/pool.js';
 import type { WorkloadTls } from '../tls/identity.js';
 import type { ProxyMetrics } from '../../telemetry/proxy-metrics.js';
 import { sendError } from '../errors.js';
+import { meshMeta } from '../policy-api.js';
 import { stack, type Exchange, type Handler } from './exchange.js';
 import { sanitizeRequestHeaders } from './headers.js';
 import { balance, deadline, fault, passthrough, requestId, rewrite, route } from './layers.js';
@@ -58,6 +59,7 @@ export function createRequestEntry(ctx: HttpContext, listenerName: string, fallb
       method: req.method ?? 'GET',
       authority: '',
       path: '/',
+      query: '',
       headers: sanitizeRequestHeaders(rawHeaders, upgrade !== undefined),
       grpc,
       downstreamH2: h2,
@@ -91,7 +93,8 @@ function finish(ctx: HttpContext, ex: Exchange): void {
   const m = ctx.metrics;
   const [ns, name] = splitWorkload(ex.listener.workload);
   const ep = ex.endpoint;
-  const [dns, dname] = splitWorkload(ep?.metadata.workload ?? '');
+  const em = ep ? meshMeta(ep) : undefined;
+  const [dns, dname] = splitWorkload(em?.workload ?? '');
   let grpcStatus = ex.grpcStatus;
   if (!grpcStatus && ex.grpc) {
     const g = (ex.res as http.ServerResponse).getHeader?.('grpc-status');
@@ -105,12 +108,12 @@ function finish(ctx: HttpContext, ex: Exchange): void {
     destination_workload: dname || 'unknown',
     destination_namespace: dns || 'unknown',
     destination_service: ex.cluster?.config.service ?? 'unknown',
-    destination_principal: ep?.metadata.identity ?? 'unknown',
+    destination_principal: em?.identity ?? 'unknown',
     route: ex.routeName || 'unknown',
     response_code: String(ex.res.headersSent || ex.res.writableEnded ? ex.res.statusCode : 0),
     grpc_status: grpcStatus,
     error_code: ex.errorCode,
-    connection_security_policy: ep && ep.metadata.tls !== 'none' ? 'mutual_tls' : 'none',
+    connection_security_policy: em && em.tls !== 'none' ? 'mutual_tls' : 'none',
   });
   m.requests.inc(key);
   m.duration.observe(key, (performance.now() - ex.startMs) / 1000);

@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import type { ListenerConfig } from '../config/types.js';
 import type { StateStore } from '../state.js';
 import type { WorkloadTls } from '../tls/identity.js';
+import { meshMeta } from '../policy-api.js';
 import { openUpstream, type UpstreamError } from '../upstream/connect.js';
 import { labelKey } from '../../telemetry/registry.js';
 import type { ProxyMetrics } from '../../telemetry/proxy-metrics.js';
@@ -25,7 +26,7 @@ export function createOutboundTcpListener(ctx: TcpContext, config: ListenerConfi
     const state = ctx.store.current;
     const l = state.listeners.get(name) ?? config;
     const cs = l.tcpCluster ? state.clusters.get(l.tcpCluster) : undefined;
-    const ep = cs?.balancer.pick(undefined);
+    const ep = cs?.balancer.pick({});
     if (!cs || !ep) {
       ctx.log('info', `listener ${name}: ${cs ? `cluster ${cs.config.name} has no healthy endpoint` : `cluster ${l.tcpCluster} unknown`}; closing connection`);
       return void down.destroy();
@@ -34,8 +35,8 @@ export function createOutboundTcpListener(ctx: TcpContext, config: ListenerConfi
       reporter: 'source',
       source_workload: l.workload,
       destination_service: cs.config.service ?? cs.config.name,
-      destination_principal: ep.metadata.identity ?? 'unknown',
-      connection_security_policy: ep.metadata.tls === 'none' ? 'none' : 'mutual_tls',
+      destination_principal: meshMeta(ep).identity ?? 'unknown',
+      connection_security_policy: meshMeta(ep).tls === 'none' ? 'none' : 'mutual_tls',
     });
     m.tcpOpened.inc(key);
     cs.balancer.onRequestStart(ep);

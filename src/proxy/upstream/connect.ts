@@ -2,7 +2,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { ClusterConfig } from '../config/types.js';
-import type { EndpointInfo } from '../policy-api.js';
+import { meshMeta, type EndpointInfo } from '../policy-api.js';
 import type { WorkloadTls } from '../tls/identity.js';
 import { checkPeerSvid } from '../tls/svid.js';
 
@@ -12,7 +12,7 @@ export interface UpstreamError extends Error {
 
 /** `outbound_.<targetPort>_.<subset>_.<fqdn>` — the inbound proxy picks its filter chain by this port. */
 export function upstreamSni(cluster: ClusterConfig, ep: EndpointInfo): string {
-  const port = ep.metadata.targetPort ?? cluster.port ?? ep.port;
+  const port = meshMeta(ep).targetPort ?? cluster.port ?? ep.port;
   return `outbound_.${port}_.${cluster.subset ?? ''}_.${cluster.service ?? cluster.name}`;
 }
 
@@ -28,7 +28,8 @@ function fail(socket: net.Socket, msg: string): void {
  * any failure before that destroys it with an error whose `trellisCode` is upstream_connect_failure.
  */
 export function openUpstream(cluster: ClusterConfig, ep: EndpointInfo, caller: WorkloadTls | undefined, alpn: string[]): net.Socket {
-  const mutual = ep.metadata.tls !== 'none';
+  const meta = meshMeta(ep);
+  const mutual = meta.tls !== 'none';
   let socket: net.Socket;
   const where = `cluster ${cluster.name} endpoint ${ep.address}:${ep.port}`;
   if (mutual) {
@@ -50,8 +51,8 @@ export function openUpstream(cluster: ClusterConfig, ep: EndpointInfo, caller: W
       clearTimeout(timer);
       const v = checkPeerSvid(t, caller);
       if (!v.ok) return fail(t, `${where}: peer ${v.detail}`);
-      if (ep.metadata.identity && v.spiffeId !== ep.metadata.identity) {
-        return fail(t, `${where}: peer is ${v.spiffeId}, expected ${ep.metadata.identity}`);
+      if (meta.identity && v.spiffeId !== meta.identity) {
+        return fail(t, `${where}: peer is ${v.spiffeId}, expected ${meta.identity}`);
       }
       (t as net.Socket & { trellisPeer?: string }).trellisPeer = v.spiffeId;
       t.emit('trellis:ready');

@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { ClusterConfig } from '../config/types.js';
-import type { EndpointInfo } from '../policy-api.js';
+import { meshMeta, type EndpointInfo } from '../policy-api.js';
 import type { WorkloadTls } from '../tls/identity.js';
 import { openUpstream, upstreamSni } from './connect.js';
 
@@ -29,7 +29,7 @@ export class UpstreamPool {
   private closed = false;
 
   private key(cluster: ClusterConfig, ep: EndpointInfo, caller: WorkloadTls | undefined): string {
-    return `${caller?.spiffeId ?? ''}|${caller?.generation ?? 0}|${ep.address}:${ep.port}|${upstreamSni(cluster, ep)}|${ep.metadata.identity ?? ''}|${cluster.connectTimeoutMs}`;
+    return `${caller?.spiffeId ?? ''}|${caller?.generation ?? 0}|${ep.address}:${ep.port}|${upstreamSni(cluster, ep)}|${meshMeta(ep).identity ?? ''}|${cluster.connectTimeoutMs}`;
   }
 
   agent(cluster: ClusterConfig, ep: EndpointInfo, caller: WorkloadTls | undefined): http.Agent {
@@ -47,7 +47,7 @@ export class UpstreamPool {
     const k = this.key(cluster, ep, caller);
     let s = this.sessions.get(k);
     if (s && !s.closed && !s.destroyed) return s;
-    const mutual = ep.metadata.tls !== 'none';
+    const mutual = meshMeta(ep).tls !== 'none';
     s = http2.connect(`${mutual ? 'https' : 'http'}://${ep.address}:${ep.port}`, {
       createConnection: () => openUpstream(cluster, ep, caller, ['h2']),
       peerMaxConcurrentStreams: 1000,

@@ -129,7 +129,7 @@ export async function startMesh(opts: { mtls?: 'STRICT' | 'PERMISSIVE' | 'DISABL
       x.loadAssignment(cGrpc.name, [ep(grpcPort)]),
       x.loadAssignment(cTcp.name, [ep(tcpPort)]),
       x.loadAssignment(cDead.name, [ep(httpPort, { port: deadPort })]),
-      x.loadAssignment(cEmpty.name, [ep(httpPort, { health: 'UNHEALTHY' })]),
+      x.loadAssignment(cEmpty.name, []),
       // Right port, wrong expected identity: secure naming must refuse it.
       x.loadAssignment(cImpostor.name, [ep(httpPort, { identity: 'spiffe://cluster.local/ns/default/sa/someone-else' })]),
       // A workload without a proxy: plaintext straight to the app.
