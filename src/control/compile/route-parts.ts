@@ -103,7 +103,8 @@ const GRPC_CODES: Record<string, number> = {
 };
 
 function faultPercent(p: { percentage?: { value?: number }; percent?: number }): number {
-  return p.percentage?.value ?? p.percent ?? 100;
+  const v = Number(p.percentage?.value ?? p.percent ?? 100);
+  return Number.isFinite(v) ? v : 100;
 }
 
 /** The HTTPFault per-route config (packed) for an Istio fault block, or undefined if it injects nothing. */
@@ -116,7 +117,8 @@ export function faultConfig(fault: HTTPFaultInjection | undefined): unknown {
     const abort: Record<string, unknown> = { percentage: fractionalPercent(faultPercent(fault.abort)) };
     const g = fault.abort.grpcStatus;
     if (g !== undefined && g !== '') {
-      abort.grpc_status = typeof g === 'number' ? g : (GRPC_CODES[String(g).toUpperCase()] ?? Number(g) ?? 2);
+      const code = typeof g === 'number' ? g : (GRPC_CODES[String(g).toUpperCase()] ?? Number(g));
+      abort.grpc_status = Number.isInteger(code) && code >= 0 ? code : GRPC_CODES.UNKNOWN;
     } else if (fault.abort.httpStatus !== undefined) {
       abort.http_status = fault.abort.httpStatus;
     }
@@ -130,7 +132,7 @@ const DEFAULT_RETRY_ON = 'connect-failure,refused-stream,unavailable,cancelled,5
 
 /** RetryPolicy for Istio retries; undefined when not configured or attempts is 0 (no implicit retries). */
 export function retryPolicy(r: HTTPRetry | undefined): Record<string, unknown> | undefined {
-  if (!r || !r.attempts || r.attempts <= 0) return undefined;
+  if (!r || !r.attempts || !(r.attempts > 0)) return undefined;
   const on: string[] = [];
   const codes: number[] = [];
   for (const raw of (r.retryOn ?? DEFAULT_RETRY_ON).split(',')) {
@@ -142,7 +144,7 @@ export function retryPolicy(r: HTTPRetry | undefined): Record<string, unknown> |
   if (codes.length > 0 && !on.includes('retriable-status-codes')) on.push('retriable-status-codes');
   const policy: Record<string, unknown> = {
     retry_on: on.join(','),
-    num_retries: { value: r.attempts },
+    num_retries: { value: Math.floor(r.attempts) },
     retry_back_off: { base_interval: { seconds: 0, nanos: 25_000_000 }, max_interval: { seconds: 0, nanos: 250_000_000 } },
   };
   const perTry = duration(r.perTryTimeout);

@@ -39,7 +39,7 @@ export function duration(text: string | undefined): Duration | undefined {
 
 /** envoy.type.v3.FractionalPercent for a percentage (0..100); MILLION keeps fractions such as 0.1%. */
 export function fractionalPercent(pct: number): { numerator: number; denominator: string } {
-  const clamped = Math.min(100, Math.max(0, pct));
+  const clamped = Number.isFinite(pct) ? Math.min(100, Math.max(0, pct)) : 100;
   if (Number.isInteger(clamped)) return { numerator: clamped, denominator: 'HUNDRED' };
   return { numerator: Math.round(clamped * 10_000), denominator: 'MILLION' };
 }
