@@ -7,7 +7,7 @@ const FNV_PRIME = 0x01000193;
 
 /** FNV-1a over the string's UTF-16 code units, as an unsigned 32-bit integer. */
 export function fnv1a32(s: string, seed = FNV_OFFSET): number {
-  let h = seed >>> 0;
+  let h = seed | 0; // int32 from the start keeps the loop in integer registers
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     h = Math.imul(h ^ (c & 0xff), FNV_PRIME);
