@@ -30,6 +30,8 @@ export interface Exchange {
   headers: Headers;
   grpc: boolean;
   downstreamH2: boolean;
+  /** True once the proxy or this listener drains: HTTP/1.1 responses then carry Connection: close. */
+  closing: () => boolean;
   requestId: string;
   startMs: number;
   /** Absolute deadline (performance.now() ms), 0 = none. */

@@ -24,6 +24,7 @@ function responseHeaders(ex: Exchange, src: Headers): Headers {
   const ops = ex.decision!.responseHeaders;
   if (ops) applyHeaderOps(h, ops);
   if (ex.requestId && h['x-request-id'] === undefined) h['x-request-id'] = ex.requestId;
+  if (!ex.downstreamH2 && ex.closing()) h.connection = 'close';
   return h;
 }
 

@@ -9,6 +9,7 @@ import { parseGrpcTimeout } from './headers.js';
 /** Answers with a proxy-generated error and records the code on the exchange. */
 export function reject(ex: Exchange, code: TrellisErrorCode, message: string, status?: number): void {
   ex.errorCode = code;
+  if (!ex.downstreamH2 && !ex.res.headersSent && ex.closing()) (ex.res as { setHeader(n: string, v: string): void }).setHeader('connection', 'close');
   sendError(ex.res, code, message, { grpc: ex.grpc, requestId: ex.requestId, status });
 }
 

@@ -41,7 +41,8 @@ function splitTarget(url: string, hostHeader: string | undefined): { authority: 
 }
 
 /** Builds the per-listener request entry for HTTP/1.1 and h2c requests. */
-export function createRequestEntry(ctx: HttpContext, listenerName: string, fallback: ListenerConfig, handler: Handler) {
+export function createRequestEntry(ctx: HttpContext, listenerName: string, fallback: ListenerConfig, handler: Handler, listenerDraining: () => boolean = () => false) {
+  const closing = () => ctx.draining || listenerDraining();
   return function onRequest(req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse, upgrade?: Exchange['upgrade']): void {
     const state = ctx.store.current;
     const listener = state.listeners.get(listenerName) ?? fallback;
@@ -63,6 +64,7 @@ export function createRequestEntry(ctx: HttpContext, listenerName: string, fallb
       headers: sanitizeRequestHeaders(rawHeaders, upgrade !== undefined),
       grpc,
       downstreamH2: h2,
+      closing,
       requestId: '',
       startMs: performance.now(),
       deadline: 0,
@@ -73,7 +75,8 @@ export function createRequestEntry(ctx: HttpContext, listenerName: string, fallb
     };
     ctx.inflight++;
     res.once('close', () => finish(ctx, ex));
-    if (ctx.draining && !h2) (res as http.ServerResponse).setHeader('connection', 'close');
+    // Draining (the proxy, or this listener after a config change): finish this request, then close the connection.
+    if (!h2 && closing()) (res as http.ServerResponse).setHeader('connection', 'close');
     const t = splitTarget(req.url ?? '/', hostHeader);
     if (!t || !t.authority) {
       ex.errorCode = 'bad_request';

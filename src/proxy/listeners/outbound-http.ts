@@ -11,7 +11,8 @@ import { ConnectionSet, listenOn, peek, type ManagedListener } from './base.js';
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 export function createOutboundHttpListener(ctx: HttpContext, config: ListenerConfig, handler: Handler): ManagedListener {
-  const onRequest = createRequestEntry(ctx, config.name, config, handler);
+  let draining = false;
+  const onRequest = createRequestEntry(ctx, config.name, config, handler, () => draining);
   const h1 = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 300_000, headersTimeout: 30_000 }, onRequest);
   h1.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     onRequest(req, upgradeResponse(req, socket), { socket, head });
@@ -34,7 +35,7 @@ export function createOutboundHttpListener(ctx: HttpContext, config: ListenerCon
   h2.on('session', (s) => {
     sessions.add(s);
     s.once('close', () => sessions.delete(s));
-    if (ctx.draining) s.close();
+    if (ctx.draining || draining) s.close();
   });
   h2.on('sessionError', () => {});
   const conns = new ConnectionSet();
@@ -59,6 +60,7 @@ export function createOutboundHttpListener(ctx: HttpContext, config: ListenerCon
     listen: () => listenOn(server, config.address, config.port, `listener ${config.name}`),
     stopAccepting: () => server.close(),
     async drain(timeoutMs) {
+      draining = true;
       server.close();
       h1.closeIdleConnections();
       for (const s of sessions) s.close();
