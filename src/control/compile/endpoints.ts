@@ -1,6 +1,7 @@
 // Registry instances -> ClusterLoadAssignment: service members, subset labels, localities, health, endpoint metadata.
 import { isIP } from 'node:net';
 import type { RegistrySnapshot, ServiceInfo, ServicePort, WorkloadInstance } from '../model.js';
+import { type LocalityPlan, compactPriorities } from './locality.js';
 import { memo } from './memo.js';
 import { labelsMatch, trellisMetadata } from './util.js';
 
@@ -41,11 +42,12 @@ export function loadAssignment(
   sp: ServicePort,
   subsetLabels: Record<string, string> | undefined,
   notes?: EndpointNotes,
+  plan?: LocalityPlan,
 ): Record<string, unknown> {
   const members = serviceMembers(registry, svc)
     .filter((w) => labelsMatch(subsetLabels, w.labels))
     .sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1));
-  const groups = new Map<string, { locality: Record<string, string>; lb_endpoints: object[] }>();
+  const groups = new Map<string, { locality: Record<string, string>; src: WorkloadInstance['locality']; lb_endpoints: object[] }>();
   const seen = new Set<string>();
   for (const w of members) {
     if (isIP(w.address) === 0) {
@@ -63,7 +65,7 @@ export function loadAssignment(
     if (w.locality?.subZone) locality.sub_zone = w.locality.subZone;
     const lkey = `${locality.region ?? ''}/${locality.zone ?? ''}/${locality.sub_zone ?? ''}`;
     let g = groups.get(lkey);
-    if (!g) groups.set(lkey, (g = { locality, lb_endpoints: [] }));
+    if (!g) groups.set(lkey, (g = { locality, src: w.locality, lb_endpoints: [] }));
     g.lb_endpoints.push({
       endpoint: { address: { socket_address: { address: w.address, port_value: port } }, hostname: w.name },
       health_status: w.health,
@@ -76,8 +78,21 @@ export function loadAssignment(
       }),
     });
   }
-  const endpoints = [...groups.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([, g]) => ({ locality: g.locality, load_balancing_weight: { value: 1 }, lb_endpoints: g.lb_endpoints }));
+  let list = [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, g]) => g);
+  if (!plan) {
+    const endpoints = list.map((g) => ({ locality: g.locality, load_balancing_weight: { value: 1 }, lb_endpoints: g.lb_endpoints }));
+    return { cluster_name: clusterName, endpoints };
+  }
+  list = list.filter((g) => plan.weight(g.src ?? {}) > 0);
+  const renumber = compactPriorities(list.map((g) => plan.priority(g.src ?? {})));
+  const endpoints = list.map((g) => {
+    const priority = renumber.get(plan.priority(g.src ?? {})) ?? 0;
+    return {
+      locality: g.locality,
+      load_balancing_weight: { value: plan.weight(g.src ?? {}) },
+      lb_endpoints: g.lb_endpoints,
+      ...(priority > 0 ? { priority } : {}),
+    };
+  });
   return { cluster_name: clusterName, endpoints };
 }

@@ -4,6 +4,7 @@ import type { CompileInput, ProxyDescriptor, ServiceInfo, ServicePort, XdsSnapsh
 import { inboundCluster, outboundCluster } from './clusters.js';
 import { subsetLabels } from './destination-rules.js';
 import { loadAssignment } from './endpoints.js';
+import { localityPlan } from './locality.js';
 import { ServiceIndex, inboundClusterName, portProtocol } from './hosts.js';
 import { inboundListener, outboundListener, upstreamListeners } from './listeners.js';
 import { proxylessListener, resolveListenerName, PROXYLESS_NAMESPACE } from './proxyless.js';
@@ -61,7 +62,8 @@ function addOutbound(
       return;
     }
   }
-  snap[ENDPOINT_TYPE][name] = loadAssignment(name, input.registry, svc, port, labels, notes);
+  const plan = localityPlan(policy.loadBalancer, policy.outlierDetection !== undefined, ctx.caller.locality);
+  snap[ENDPOINT_TYPE][name] = loadAssignment(name, input.registry, svc, port, labels, notes, plan);
 }
 
 /** Adds the clusters the snapshot's routes refer to that are not there yet (e.g. subsets, other services). */
@@ -84,7 +86,9 @@ function addReferenced(input: CompileInput, ctx: RouteContext, snap: XdsSnapshot
 /** Every service port's cluster plus one per DestinationRule subset (CDS is state of the world). */
 function addAllOutbound(input: CompileInput, ctx: RouteContext, snap: XdsSnapshot, notes: string[]): void {
   // Shared by every proxy whose callers live in the same namespace: computed once per generation.
-  const shared = memo(input, `outbound:${ctx.caller.namespace}:${ctx.caller.proxyless}`, () => {
+  const loc = ctx.caller.locality;
+  const key = `outbound:${ctx.caller.namespace}:${ctx.caller.proxyless}:${loc?.region ?? ''}/${loc?.zone ?? ''}/${loc?.subZone ?? ''}`;
+  const shared = memo(input, key, () => {
     const part = emptySnapshot();
     const partNotes: string[] = [];
     for (const svc of ctx.index.services) {
@@ -109,6 +113,7 @@ function compileTrellis(input: CompileInput, proxy: ProxyDescriptor, index: Serv
     namespace: first?.namespace ?? PROXYLESS_NAMESPACE,
     labels: first?.labels ?? {},
     proxyless: false,
+    locality: first?.locality,
   });
   const upstreamClusters: string[] = [];
   for (const w of proxy.workloads) {

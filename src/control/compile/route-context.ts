@@ -1,5 +1,5 @@
 // What a route compiler needs to know: the caller, the service index, and DestinationRule lookups.
-import type { MeshSettings, ServiceInfo, ServicePort } from '../model.js';
+import type { Locality, MeshSettings, ServiceInfo, ServicePort } from '../model.js';
 import { destinationRuleFor, effectivePolicy } from './destination-rules.js';
 import { hashPolicy } from './clusters.js';
 import { type ServiceIndex, outboundClusterName, pickPort, qualifyHost } from './hosts.js';
@@ -11,6 +11,8 @@ export interface Caller {
   labels: Record<string, string>;
   /** Proxyless clients have no labels to match and accept fewer route features. */
   proxyless: boolean;
+  /** Where the caller runs, for locality-aware endpoint weights and priorities. */
+  locality?: Locality;
 }
 
 export class RouteContext {

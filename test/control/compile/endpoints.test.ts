@@ -89,3 +89,39 @@ test('a subset referenced by a route but not defined yields a cluster without en
   assert.deepEqual(endpoints(snapshot)[`outbound|9080|ghost|${RV}`].endpoints, []);
   assert.ok(notes.some((n) => n.includes('"ghost"')));
 });
+
+function localityCla(lb: unknown, outlier: boolean) {
+  const b = bookinfo([
+    res('DestinationRule', 'reviews', { host: 'reviews', trafficPolicy: { loadBalancer: lb, ...(outlier ? { outlierDetection: { consecutive5xxErrors: 3 } } : {}) } }),
+  ]);
+  b.reviews.push(wl('reviews-us', { labels: { app: 'reviews' }, services: [RV], address: '10.0.3.1', proxy: true, locality: { region: 'us', zone: 'us-a' } }));
+  b.input.registry.workloads.push(b.reviews[3]);
+  b.productpage.locality = { region: 'eu', zone: 'eu-a' };
+  return endpoints(compileWithNotes(b.input, trellisProxy(b.productpage)).snapshot)[`outbound|9080||${RV}`].endpoints.map((g: any) => [
+    `${g.locality.region}/${g.locality.zone}`,
+    g.load_balancing_weight.value,
+    g.priority ?? 0,
+  ]);
+}
+
+test('locality failover: with outlier detection, groups are prioritised by proximity to the caller (no gaps)', () => {
+  assert.deepEqual(localityCla(undefined, true), [
+    ['eu/eu-a', 1, 0],
+    ['eu/eu-b', 1, 1],
+    ['us/us-a', 1, 2],
+  ]);
+  assert.deepEqual(localityCla(undefined, false), [
+    ['eu/eu-a', 1, 0],
+    ['eu/eu-b', 1, 0],
+    ['us/us-a', 1, 0],
+  ], 'without outlier detection nothing would fail over, so priorities stay flat');
+  assert.deepEqual(localityCla({ localityLbSetting: { enabled: false } }, true).map((x: any) => x[2]), [0, 0, 0]);
+});
+
+test('locality distribute: weights from the first matching rule; unmatched localities get no traffic', () => {
+  const lb = { localityLbSetting: { enabled: true, distribute: [{ from: 'us/*', to: { 'us/*': 100 } }, { from: 'eu/eu-a/*', to: { 'eu/eu-a/*': 80, 'us/*': 20 } }] } };
+  assert.deepEqual(localityCla(lb, false), [
+    ['eu/eu-a', 80, 0],
+    ['us/us-a', 20, 0],
+  ]);
+});
