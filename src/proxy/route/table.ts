@@ -489,8 +489,14 @@ export function decodeHashPolicies(list: unknown[], warnings: string[], where: s
       const c = asMsg(h.cookie) ?? {};
       const name = asString(c.name);
       if (!name) continue;
-      if (c.ttl !== undefined && c.ttl !== null) warnings.push(`${where}: hash policy cookie ${name}: generating the cookie (ttl) is not supported; hashing only when the client sends it`);
-      out.push(Object.freeze({ kind: 'cookie', name, terminal }));
+      const p: HashPolicy = { kind: 'cookie', name, terminal };
+      const ttl = durationMs(c.ttl);
+      if (ttl !== undefined) {
+        warnings.push(`${where}: hash policy cookie ${name}: generating the cookie (ttl) is not supported; hashing only when the client sends it`);
+        p.ttlMs = ttl;
+        if (typeof c.path === 'string' && c.path !== '') p.path = c.path;
+      }
+      out.push(Object.freeze(p));
     } else if (spec === 'connection_properties') {
       if (asMsg(h.connection_properties)?.source_ip === true) out.push(Object.freeze({ kind: 'source_ip', terminal }));
     } else if (spec === 'query_parameter') {

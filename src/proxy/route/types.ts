@@ -35,7 +35,8 @@ export interface FaultPolicy {
 /** One consistent-hash input, in Envoy's RouteAction.hash_policy order; `terminal` stops at the first that yields. */
 export type HashPolicy =
   | { kind: 'header'; name: string; terminal: boolean; rewrite?: { re: RegExp; substitution: string } }
-  | { kind: 'cookie'; name: string; terminal: boolean }
+  /** ttlMs/path: Envoy generates the cookie when absent; kept here for a layer that does (see warnings). */
+  | { kind: 'cookie'; name: string; terminal: boolean; ttlMs?: number; path?: string }
   | { kind: 'source_ip'; terminal: boolean }
   | { kind: 'query_parameter'; name: string; terminal: boolean };
 

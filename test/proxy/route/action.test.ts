@@ -268,3 +268,9 @@ test('unsupported route/action fields are ignored with a warning naming them', (
   assert.match(w, /field 'cors_x' is not supported/);
   assert.equal(selectRoute(t, req('h', '/api')).kind, 'forward');
 });
+
+test('cookie hash policy with ttl keeps ttl and path, and warns that generation is not done', () => {
+  const t = oneRoute({ cluster: 'c', hash_policy: [{ cookie: { name: 'u', ttl: { seconds: '10' }, path: '/' } }] });
+  assert.deepEqual(forward(selectRoute(t, req('h', '/api'))).hashPolicies, [{ kind: 'cookie', name: 'u', terminal: false, ttlMs: 10_000, path: '/' }]);
+  assert.match(t.warnings.join(), /generating the cookie \(ttl\) is not supported/);
+});
