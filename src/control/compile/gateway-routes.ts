@@ -29,8 +29,19 @@ function isServiceRef(p: ParentRef): boolean {
   return p.kind === 'Service' && (p.group === undefined || p.group === '' || p.group === 'core');
 }
 
-/** HTTPRoutes and GRPCRoutes whose parentRefs select `svc` (and this port, when the ref names one). */
+/**
+ * HTTPRoutes and GRPCRoutes whose parentRefs select `svc` (and this port, when the ref names one), as GAMMA
+ * defines them: a route in the service's namespace (producer route) applies to every caller; one in another
+ * namespace (consumer route) applies only to callers in its namespace, and replaces producer routes for them.
+ */
 export function gatewayRoutesFor(ctx: RouteContext, svc: ServiceInfo, port: ServicePort): GwRoute[] {
+  const attached = attachedRoutes(ctx, svc, port);
+  const consumer = attached.filter((r) => nsOf(r) !== svc.namespace && nsOf(r) === ctx.caller.namespace);
+  if (consumer.length > 0) return consumer;
+  return attached.filter((r) => nsOf(r) === svc.namespace);
+}
+
+function attachedRoutes(ctx: RouteContext, svc: ServiceInfo, port: ServicePort): GwRoute[] {
   return (ctx.resources.filter((r) => r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute') as GwRoute[])
     .filter((r) =>
       (r.spec?.parentRefs ?? []).some(

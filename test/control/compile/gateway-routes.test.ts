@@ -159,3 +159,23 @@ test('routes referencing other services pull their clusters into the snapshot', 
   );
   assert.ok(snap['type.googleapis.com/envoy.config.cluster.v3.Cluster']['outbound|9080||reviews-v1.default.svc.cluster.local']);
 });
+
+test('GAMMA: a consumer route (caller namespace) applies only to its namespace and replaces the producer route there', () => {
+  const producer = httpRoute('producer', [{ backendRefs: [{ name: 'reviews-v1' }] }]);
+  const consumer = res(
+    'HTTPRoute',
+    'consumer',
+    { parentRefs: [{ kind: 'Service', name: 'reviews', namespace: 'default' }], rules: [{ backendRefs: [{ name: 'reviews-v2', namespace: 'default' }] }] },
+    { apiVersion: GW, namespace: 'shop' },
+  );
+  const b = bookinfo([producer, consumer]);
+  b.input.registry.services.push(svc('reviews-v1'), svc('reviews-v2'));
+  const clusterFor = (ns: string) => {
+    const caller = { ...b.productpage, namespace: ns };
+    const rc = routeConfigs(compileForProxy({ ...b.input }, trellisProxy(caller)))[`outbound|${ns}/productpage-v1`];
+    return vhost(rc, `${RV}:9080`).routes[0].route.cluster;
+  };
+  assert.equal(clusterFor('shop'), 'outbound|9080||reviews-v2.default.svc.cluster.local');
+  assert.equal(clusterFor('default'), 'outbound|9080||reviews-v1.default.svc.cluster.local');
+  assert.equal(clusterFor('other'), 'outbound|9080||reviews-v1.default.svc.cluster.local');
+});
