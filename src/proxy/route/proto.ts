@@ -122,13 +122,34 @@ function valueToPlain(v: unknown): unknown {
 
 /**
  * Compiles an RE2 pattern (as carried by envoy.type.matcher.v3.RegexMatcher) into a JS RegExp.
- * RE2's `(?P<name>` becomes JS's `(?<name>`; the syntaxes otherwise agree on what control planes emit.
+ * Translated: `(?P<name>` to `(?<name>`, a leading flag group such as `(?i)` to RegExp flags, and
+ * `\A` / `\z` to `^` / `$`; the syntaxes otherwise agree on what control planes emit.
  * `full` anchors the pattern so it must match the whole input, as Envoy's safe_regex matchers do.
  */
 export function compileRe2(pattern: string, full: boolean, flags = ''): RegExp | string {
-  const src = pattern.replace(/\(\?P</g, '(?<');
+  let src = pattern;
+  const lead = /^\(\?([a-zA-Z]+)\)/.exec(src);
+  if (lead) {
+    for (const f of lead[1]) {
+      if (f !== 'i' && f !== 's' && f !== 'm') return `unsupported regex flag (?${f}) in ${JSON.stringify(pattern)}`;
+      if (!flags.includes(f)) flags += f;
+    }
+    src = src.slice(lead[0].length);
+  }
+  let out = '';
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i];
+    if (c === '\\' && i + 1 < src.length) {
+      const n = src[i + 1];
+      out += n === 'A' ? '^' : n === 'z' ? '$' : c + n;
+      i++;
+    } else if (c === '(' && src.startsWith('(?P<', i)) {
+      out += '(?<';
+      i += 3;
+    } else out += c;
+  }
   try {
-    return new RegExp(full ? `^(?:${src})$` : src, flags);
+    return new RegExp(full ? `^(?:${out})$` : out, flags);
   } catch (e) {
     return `invalid regex ${JSON.stringify(pattern)}: ${(e as Error).message}`;
   }

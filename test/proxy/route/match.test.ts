@@ -31,6 +31,9 @@ const cases: [string, object, RouteRequest, boolean][] = [
   ['regex alternation no partial', { safe_regex: { regex: '/a|/b' } }, req('h', '/bc'), false],
   ['regex ignores case_sensitive', { safe_regex: { regex: '/A' }, case_sensitive: { value: false } }, req('h', '/a'), false],
   ['regex RE2 named group', { safe_regex: { regex: '/(?P<id>[a-z]+)' } }, req('h', '/abc'), true],
+  ['regex leading (?i) flag', { safe_regex: { regex: '(?i)/API/.*' } }, req('h', '/api/x'), true],
+  ['regex \\A and \\z anchors', { safe_regex: { regex: '\\A/x\\z' } }, req('h', '/x'), true],
+  ['regex escaped backslash before z stays literal', { safe_regex: { regex: '/a\\\\z' } }, req('h', '/a\\z'), true],
   ['separated prefix equal', { path_separated_prefix: '/api' }, req('h', '/api'), true],
   ['separated prefix child', { path_separated_prefix: '/api' }, req('h', '/api/x'), true],
   ['separated prefix not a segment', { path_separated_prefix: '/api' }, req('h', '/apix'), false],
@@ -95,6 +98,7 @@ test('unsupported match fields make the route never match, with a warning', () =
         { name: 'tls', match: { prefix: '/', tls_context: { presented: { value: true } } }, route: { cluster: 'never' } },
         { name: 'custom', match: { prefix: '/', headers: [{ name: 'x', string_match: { custom: { name: 'e' } } }] }, route: { cluster: 'never' } },
         { name: 'badre', match: { safe_regex: { regex: '(' } }, route: { cluster: 'never' } },
+        { name: 'ungreedy', match: { safe_regex: { regex: '(?U)/.*' } }, route: { cluster: 'never' } },
         { name: 'hdr', match: { prefix: '/' }, route: { cluster_header: 'x-cluster' } },
         { name: 'ok', match: { prefix: '/' }, route: { cluster: 'ok' } },
       ]),
@@ -106,6 +110,7 @@ test('unsupported match fields make the route never match, with a warning', () =
   assert.match(w, /route tls: match field 'tls_context' is not supported; the route never matches/);
   assert.match(w, /route custom: header x: custom string matcher/);
   assert.match(w, /route badre: invalid regex/);
+  assert.match(w, /route ungreedy: unsupported regex flag \(\?U\)/);
   assert.match(w, /route hdr: cluster specifier 'cluster_header' is not supported/);
 });
 
