@@ -52,7 +52,10 @@ export function decodeFault(entry: unknown, warnings: string[], where: string): 
   const abort = asMsg(f.abort);
   if (abort) {
     const probability = fractionalPercent(abort.percentage);
-    if (abort.http_status !== undefined) out.abort = { httpStatus: Number(abort.http_status), probability };
+    const status = Number(abort.http_status);
+    if (abort.http_status !== undefined && (!Number.isInteger(status) || status < 200 || status > 599)) {
+      warnings.push(`${where}: fault abort status ${String(abort.http_status)} is not in 200..599; abort ignored`);
+    } else if (abort.http_status !== undefined) out.abort = { httpStatus: status, probability };
     else if (abort.grpc_status !== undefined) out.abort = { grpcStatus: Number(abort.grpc_status), probability };
     else if (abort.header_abort !== undefined) warnings.push(`${where}: fault abort from a request header is not supported`);
   }

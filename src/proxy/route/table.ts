@@ -249,7 +249,8 @@ function compileRoute(r: Msg, ri: number, vh: Msg, vhName: string, ctx: Ctx): Co
   out.headers = m.headers;
   out.query = m.query;
   out.grpc = match.grpc !== undefined && match.grpc !== null;
-  if (match.runtime_fraction !== undefined) out.fraction = fractionalPercent(asMsg(match.runtime_fraction)?.default_value);
+  const rf = asMsg(match.runtime_fraction);
+  if (rf) out.fraction = fractionalPercent(rf.default_value);
 
   // --- action ---
   for (const f of unknownFields(r, KNOWN_ROUTE_FIELDS)) {
@@ -266,7 +267,10 @@ function compileRoute(r: Msg, ri: number, vh: Msg, vhName: string, ctx: Ctx): Co
     out.redirectHeaders = respOps;
   } else if (action === 'direct_response') {
     const d = asMsg(r.direct_response) ?? {};
-    const decision: DirectDecision = { kind: 'direct', routeName: name, status: Number(d.status ?? 200) || 200, responseHeaders: respOps };
+    const status = Number(d.status ?? 200);
+    // Node throws on a status outside 100..599; Envoy rejects such config
+    if (!Number.isInteger(status) || status < 100 || status > 599) errors.push(`direct_response status ${String(d.status)} is not a valid HTTP status`);
+    const decision: DirectDecision = { kind: 'direct', routeName: name, status, responseHeaders: respOps };
     const body = asMsg(d.body);
     if (body) {
       if (typeof body.inline_string === 'string') decision.body = body.inline_string;

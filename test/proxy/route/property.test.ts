@@ -79,6 +79,7 @@ test('property: selectRoute never throws and returns one of the four kinds', () 
         assert.ok(KINDS.has(d.kind), d.kind);
         if (d.kind === 'forward') assert.equal(typeof d.cluster, 'string');
         if (d.kind === 'no_route') assert.ok(d.reason.length > 0);
+        if (d.kind === 'direct' || d.kind === 'redirect') assert.ok(d.status >= 100 && d.status <= 599, String(d.status));
       }
     }),
     { numRuns: 300, seed: 1234 },
