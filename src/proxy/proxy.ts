@@ -13,6 +13,7 @@ import { StaticCertificateSource, WorkloadTls, type CertificateSource, type Stat
 import { createAdminServer, createReadinessServer, listenHttp, type AdminSource } from './admin.js';
 import { ProxyMetrics } from '../telemetry/proxy-metrics.js';
 import type { ListenerConfig } from './config/types.js';
+import { peekTokenClaims } from '../identity/token.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -100,7 +101,9 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   if (!opts.workloads?.length) throw new Error('a proxy needs at least one workload (--workload NS/NAME)');
   const mode = opts.mode ?? (opts.workloads.length > 1 ? 'node' : 'sidecar');
   if (mode === 'sidecar' && opts.workloads.length > 1) throw new Error('sidecar mode hosts exactly one workload; use --mode node for several');
-  const trustDomain = opts.trustDomain ?? 'cluster.local';
+  // A join token names the service account and trust domain the CA will sign for.
+  const claims = opts.token ? peekTokenClaims(opts.token) : {};
+  const trustDomain = opts.trustDomain ?? claims.trustDomain ?? 'cluster.local';
   let level = LEVELS.indexOf(opts.logLevel ?? 'info');
   const sink = opts.log ?? ((l: LogLevel, m: string) => process.stderr.write(`${new Date().toISOString()} ${l} ${m}\n`));
   const log = (l: LogLevel, m: string) => {
@@ -117,7 +120,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   const certStarts: Promise<void>[] = [];
   for (const w of opts.workloads) {
     const key = `${w.namespace}/${w.name}`;
-    const sa = w.serviceAccount ?? w.service ?? w.name;
+    const sa = w.serviceAccount ?? (claims.namespace === w.namespace ? claims.serviceAccount : undefined) ?? w.service ?? w.name;
     const spiffeId = `spiffe://${trustDomain}/ns/${w.namespace}/sa/${sa}`;
     let t = identities.get(spiffeId);
     if (!t) {
