@@ -68,7 +68,8 @@ export function hashKey(policies: readonly HashPolicy[], req: HashRequest): numb
     let v: string | undefined;
     switch (p.kind) {
       case 'header': {
-        const raw = req.headers[p.name];
+        // HTTP/1 requests carry the authority as Host
+        const raw = req.headers[p.name] ?? (p.name === ':authority' ? req.headers.host : undefined);
         v = raw === undefined ? undefined : typeof raw === 'string' ? raw : raw.join(',');
         if (v !== undefined && p.rewrite) {
           p.rewrite.re.lastIndex = 0;

@@ -29,6 +29,7 @@ test('hashKey: each policy kind yields the hash of its value', () => {
     [[header, ip], { headers: {}, sourceIp: '10.0.0.9' }, h('10.0.0.9')], // a policy that yields nothing is skipped
     [[{ ...header, terminal: true }, ip], { headers: { 'x-user': 'alice' }, sourceIp: '10.0.0.9' }, h('alice')], // terminal stops
     [[], { headers: {}, sourceIp: '1.1.1.1' }, undefined],
+    [[{ kind: 'header', name: ':authority', terminal: false }], { headers: { host: 'a:80' }, sourceIp: '' }, h('a:80')],
   ];
   for (const [policies, req, want] of cases) assert.equal(hashKey(policies, req), want, JSON.stringify([policies, req]));
 });
