@@ -35,7 +35,8 @@ export class FakeAds {
     s.write({ version_info: snap.version, type_url: typeUrl, resources, nonce: String(++this.nonce) });
   }
 
-  async start(port = 0): Promise<number> {
+  /** `extra` adds other services to the same server (e.g. the CA, as the control plane does). */
+  async start(port = 0, extra?: (server: grpc.Server) => void): Promise<number> {
     const pkg = grpc.loadPackageDefinition(adsPackageDefinition()) as Obj;
     const svc = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
     const server = new grpc.Server();
@@ -58,6 +59,7 @@ export class FakeAds {
         s.on('close', () => this.streams.delete(s));
       },
     });
+    extra?.(server);
     this.server = server;
     this.port = await new Promise<number>((r, j) => server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? j(e) : r(p))));
     return this.port;

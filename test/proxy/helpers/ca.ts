@@ -8,6 +8,8 @@ import type { StaticIdentity } from '../../../src/proxy/tls/identity.js';
 
 export interface TestCa {
   trustDomain: string;
+  authority: CertificateAuthority;
+  dir: string;
   bundlePem: string;
   issue(namespace: string, serviceAccount: string, ttlSeconds?: number): Promise<StaticIdentity & { spiffeId: string }>;
   cleanup(): void;
@@ -18,6 +20,8 @@ export async function createTestCa(trustDomain = 'cluster.local'): Promise<TestC
   const ca = await CertificateAuthority.loadOrCreate({ stateDir: dir, trustDomain });
   return {
     trustDomain,
+    authority: ca,
+    dir,
     bundlePem: ca.trustBundlePem(),
     async issue(ns, sa, ttlSeconds = 3600) {
       const spiffeId = `spiffe://${trustDomain}/ns/${ns}/sa/${sa}`;
