@@ -14,6 +14,7 @@ import { createAdminServer, createReadinessServer, listenHttp, type AdminSource 
 import { ProxyMetrics } from '../telemetry/proxy-metrics.js';
 import type { ListenerConfig } from './config/types.js';
 import { peekTokenClaims } from '../identity/token.js';
+import { CertificateManager } from '../identity/cert-manager.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -131,7 +132,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       }
       if (!source) {
         if (!opts.token) throw new Error(`workload ${key}: no certificate source (need --token to request one from the CA)`);
-        source = await createCertificateManager(opts.controlAddress ?? '127.0.0.1:15010', opts.token, spiffeId, certStarts, log);
+        source = createCertificateManager(opts.controlAddress ?? '127.0.0.1:15010', opts.token, spiffeId, certStarts, log);
       }
       t = new WorkloadTls(spiffeId, trustDomain, source);
       t.on('error', (err: Error) => log('error', `certificate for ${spiffeId}: ${err.message}`));
@@ -330,24 +331,18 @@ function nodeMetadata(opts: ProxyOptions, mode: string): Record<string, unknown>
   };
 }
 
-/** Loads the identity module's CertificateManager lazily (only proxies that request certificates need it). */
-async function createCertificateManager(
+/** One CertificateManager per identity: the key is made here, the CA signs what the token allows. */
+function createCertificateManager(
   caAddress: string,
   token: string,
   spiffeId: string,
   starts: Promise<void>[],
   log: (l: LogLevel, m: string) => void,
-): Promise<CertificateSource> {
-  const modPath = '../identity/cert-manager.js';
-  let mod: { CertificateManager: new (o: { caAddress: string; token: string; spiffeId: string }) => CertificateSource & { start(): Promise<void> } };
-  try {
-    mod = await import(modPath);
-  } catch (err) {
-    throw new Error(`certificate manager unavailable: ${(err as Error).message}`);
-  }
-  const cm = new mod.CertificateManager({ caAddress, token, spiffeId });
-  starts.push(
-    cm.start().then(() => log('info', `certificate issued for ${spiffeId}`)),
+): CertificateSource {
+  const cm = new CertificateManager({ caAddress, token, spiffeId });
+  cm.on('renewFailed', (e: { error?: Error; retryInMs?: number }) =>
+    log('warn', `certificate for ${spiffeId}: ${e.error?.message ?? 'request failed'}; retrying in ${Math.round((e.retryInMs ?? 0) / 1000)}s`),
   );
-  return cm;
+  starts.push(cm.start().then(() => log('info', `certificate issued for ${spiffeId}`)));
+  return cm as unknown as CertificateSource;
 }

@@ -61,7 +61,7 @@ const forwardDecision = (over: Record<string, unknown> = {}) =>
 
 function spy(): Handler & { calls: Exchange[] } {
   const calls: Exchange[] = [];
-  const h = ((ex: Exchange) => calls.push(ex)) as Handler & { calls: Exchange[] };
+  const h = ((ex: Exchange) => void calls.push(ex)) as Handler & { calls: Exchange[] };
   h.calls = calls;
   return h;
 }

@@ -42,7 +42,20 @@ export function createForward(pool: UpstreamPool): Handler {
   };
 }
 
-function forwardH1(ex: Exchange, pool: UpstreamPool): void {
+const REPLAYABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * A pooled keep-alive connection can die just as a request is written to it (the peer's idle timeout).
+ * A bodiless idempotent request that failed on a reused connection before any response byte never
+ * reached the app: send it once more on another connection instead of answering upstream_reset.
+ */
+function canReplay(ex: Exchange, upReq: http.ClientRequest, responded: boolean): boolean {
+  if (responded || !upReq.reusedSocket || !REPLAYABLE.has(ex.method)) return false;
+  const req = ex.req as http.IncomingMessage;
+  return req.complete && !req.headers['content-length'] && !req.headers['transfer-encoding'];
+}
+
+function forwardH1(ex: Exchange, pool: UpstreamPool, replay = false): void {
   const ep = ex.endpoint!;
   const cs = ex.cluster!;
   ex.headers.host = ex.authority;
@@ -55,13 +68,16 @@ function forwardH1(ex: Exchange, pool: UpstreamPool): void {
     headers: ex.headers as http.OutgoingHttpHeaders,
     setHost: false,
   });
-  cs.balancer.onRequestStart(ep);
+  if (!replay) cs.balancer.onRequestStart(ep);
+  let responded = false;
   ex.abortUpstream = () => upReq.destroy();
   upReq.on('error', (err: UpstreamError) => {
+    if (!replay && !ex.errorCode && !ex.res.writableEnded && canReplay(ex, upReq, responded)) return forwardH1(ex, pool, true);
     if (!err.trellisCode) err.trellisCode = 'upstream_reset';
     upstreamFailure(ex, err);
   });
   upReq.on('response', (upRes) => {
+    responded = true;
     const res = ex.res as ServerResponse;
     res.writeHead(upRes.statusCode ?? 502, responseHeaders(ex, upRes.headers as Headers));
     upRes.on('end', () => {
@@ -74,11 +90,16 @@ function forwardH1(ex: Exchange, pool: UpstreamPool): void {
     upRes.on('error', () => res.destroy());
     upRes.pipe(res);
   });
-  ex.res.once('close', () => {
-    cs.balancer.onRequestEnd(ep);
-    if (!upReq.writableFinished || !ex.res.writableFinished) upReq.destroy();
-  });
-  (ex.req as http.IncomingMessage).pipe(upReq);
+  if (!replay) {
+    ex.res.once('close', () => {
+      cs.balancer.onRequestEnd(ep);
+      // The client went away mid-response: stop the upstream side too (a finished exchange keeps its pooled socket).
+      if (!ex.res.writableFinished) ex.abortUpstream?.();
+    });
+  }
+  const req = ex.req as http.IncomingMessage;
+  if (replay || req.readableEnded) upReq.end();
+  else req.pipe(upReq);
 }
 
 function forwardH2(ex: Exchange, pool: UpstreamPool): void {

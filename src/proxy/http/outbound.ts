@@ -92,7 +92,6 @@ export function createRequestEntry(ctx: HttpContext, listenerName: string, fallb
 function finish(ctx: HttpContext, ex: Exchange): void {
   ctx.inflight--;
   if (ex.timer) clearTimeout(ex.timer);
-  ex.abortUpstream = undefined;
   const m = ctx.metrics;
   const [ns, name] = splitWorkload(ex.listener.workload);
   const ep = ex.endpoint;
