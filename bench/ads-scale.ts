@@ -111,6 +111,11 @@ async function main(): Promise<void> {
   while (Date.now() < deadline && !(allSynced() && cp.ads.proxies().every((p) => Object.values(p.types).every((s) => s.state === 'SYNCED')))) await sleep(50);
   const initialSync = Date.now() - t0;
   const synced = allSynced();
+  if (!synced || process.env.DEBUG) {
+    const states: Record<string, number> = {};
+    for (const p of cp.ads.proxies()) for (const [t, st] of Object.entries(p.types)) states[`${t}:${st.state}`] = (states[`${t}:${st.state}`] ?? 0) + 1;
+    console.error('sync states', cp.ads.connectionCount, JSON.stringify(states));
+  }
 
   const latencies: number[] = [];
   for (let i = 0; i < CHANGES; i++) {
@@ -124,7 +129,8 @@ async function main(): Promise<void> {
     const r = cp.ads.ackedSince(type, start);
     latencies.push(r.acked === CLIENTS ? r.lastAckAt - start : Number.NaN);
   }
-  const rss = process.memoryUsage().rss;
+  const mem = process.memoryUsage();
+  const rss = mem.rss;
   const maxRss = process.resourceUsage().maxRSS * 1024;
   const sorted = latencies.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
   const p99 = sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)] : Number.NaN;
@@ -138,6 +144,7 @@ async function main(): Promise<void> {
     ['change -> last client ACK, each', latencies.join(', ') + ' ms', `${CHANGES} changes, EDS and RDS alternating`],
     ['control-plane RSS after sync', mb(rss), '<= 300 MB'],
     ['control-plane peak RSS', mb(maxRss), ''],
+    ['control-plane heap used / total / external', `${mb(mem.heapUsed)} / ${mb(mem.heapTotal)} / ${mb(mem.external)}`, ''],
     ['control-plane RSS before clients', mb(rssBefore), ''],
     ['distinct encoded resources held', String(cp.ads.encodedResources), ''],
   ];

@@ -40,7 +40,7 @@ function startProxyProcess(dir: string, name: string, workload: string, cfg: obj
   writeFileSync(join(dir, `${name}.ca`), id.trustBundlePem);
   const p = spawn(
     process.execPath,
-    ['--import', 'tsx', MAIN, 'proxy', '--workload', workload, '--static-config', join(dir, `${name}.json`), '--cert', join(dir, `${name}.crt`), '--key', join(dir, `${name}.key`), '--ca', join(dir, `${name}.ca`), '--metrics-port', '0', '--admin-port', '0', '--log-level', 'error'],
+    [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', MAIN, 'proxy', '--workload', workload, '--static-config', join(dir, `${name}.json`), '--cert', join(dir, `${name}.crt`), '--key', join(dir, `${name}.key`), '--ca', join(dir, `${name}.ca`), '--metrics-port', '0', '--admin-port', '0', '--log-level', 'error'],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   return new Promise((resolve, reject) => {
@@ -151,7 +151,9 @@ async function main(): Promise<void> {
     };
     console.log(JSON.stringify(out, null, 2));
   } finally {
-    for (const p of procs) p.kill('SIGKILL');
+    // SIGTERM lets the proxies drain and exit normally (so --cpu-prof can write its profile).
+    for (const p of procs) p.kill('SIGTERM');
+    await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)))));
     app.closeAllConnections();
     app.close();
     ca.cleanup();

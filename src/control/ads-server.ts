@@ -32,6 +32,8 @@ export interface AdsServerOptions {
   log?: (msg: string) => void;
   /** Called as each push begins (the control plane refreshes its compile input here, once per push). */
   beforePush?: () => void;
+  /** Bytes of responses allowed in flight before senders wait (default 32 MiB). */
+  inflightLimitBytes?: number;
 }
 
 export type SyncState = 'SYNCED' | 'STALE' | 'NACKED';
@@ -122,10 +124,29 @@ export class AdsServer {
   private proxylessCache = new Map<string, XdsSnapshot>();
   /** Counts every DiscoveryResponse written; tests use it to assert "no response". */
   responsesSent = 0;
+  /**
+   * Bytes handed to gRPC and not yet flushed. A full EDS for a sidecar can be a megabyte; with 1,000 proxies
+   * writing them all at once would hold a gigabyte in HTTP/2 buffers, so senders wait while this is high.
+   */
+  private inflightBytes = 0;
+  private readonly inflightLimit: number;
+  private drainWaiters: (() => void)[] = [];
 
   constructor(private readonly opts: AdsServerOptions) {
     this.debounceMs = opts.debounceMs ?? 100;
     this.maxDelayMs = opts.maxDelayMs ?? 1000;
+    this.inflightLimit = opts.inflightLimitBytes ?? Number(process.env.TRELLIS_XDS_INFLIGHT_BYTES ?? 32 * 1024 * 1024);
+  }
+
+  private released(n: number): void {
+    this.inflightBytes -= n;
+    if (this.inflightBytes < this.inflightLimit) for (const w of this.drainWaiters.splice(0)) w();
+  }
+
+  /** Resolves once in-flight bytes are under the limit (at once when they are). */
+  private capacity(): Promise<void> | undefined {
+    if (this.inflightBytes < this.inflightLimit) return undefined;
+    return new Promise((r) => this.drainWaiters.push(r));
   }
 
   /** Registers the ADS service on a grpc-js server (responses are pre-serialised buffers). */
@@ -181,7 +202,13 @@ export class AdsServer {
         let sliceStart = Date.now();
         for (const conn of [...this.conns]) {
           if (conn.closed || !conn.started) continue;
-          this.recompile(conn);
+          const wait = this.capacity();
+          if (wait) {
+            await wait;
+            sliceStart = Date.now();
+            if (conn.closed) continue;
+          }
+          this.recompile(conn, true);
           for (const type of XDS_TYPES) if (conn.subs.has(type)) this.send(conn, type, false, changeAt);
           if (Date.now() - sliceStart > 20) {
             await new Promise((r) => setImmediate(r)); // let ACKs and new streams in during a large push
@@ -305,6 +332,9 @@ export class AdsServer {
       if (!(await this.start(conn, req))) return;
     }
     const type = req.type_url ?? '';
+    const wait = this.capacity();
+    if (wait) await wait;
+    if (conn.closed) return;
     if (!(XDS_TYPES as readonly string[]).includes(type)) {
       this.opts.log?.(`xds: ${conn.id} asked for unsupported type ${type}`);
       return;
@@ -387,10 +417,11 @@ export class AdsServer {
     }
   }
 
-  private recompile(conn: Conn): void {
+  /** `fresh`: take the proxy's workloads from the registry's current snapshot (once per push), else keep the last ones. */
+  private recompile(conn: Conn, fresh = false): void {
     const listeners = conn.kind === 'proxyless' ? conn.subs.get(LISTENER_TYPE)?.names : undefined;
-    const workloads = conn.kind === 'trellis' && this.opts.registry ? this.opts.registry.proxyWorkloads(conn.id) : conn.descriptorWorkloads;
-    conn.descriptorWorkloads = workloads;
+    if (fresh && conn.kind === 'trellis' && this.opts.registry) conn.descriptorWorkloads = this.opts.registry.proxyWorkloads(conn.id);
+    const workloads = conn.descriptorWorkloads;
     const descriptor: ProxyDescriptor = { id: conn.id, kind: conn.kind, workloads };
     const subs = listeners ? { listeners } : {};
     const cacheKey = conn.kind === 'proxyless' ? (listeners ?? []).join('\n') : undefined;
@@ -462,7 +493,8 @@ export class AdsServer {
     sub.sentAt = Date.now();
     sub.sentObjects = objects;
     sub.state = 'STALE';
-    conn.call.write(bytes);
+    this.inflightBytes += bytes.length;
+    conn.call.write(bytes, () => this.released(bytes.length));
     this.responsesSent++;
     this.opts.metrics?.pushes.inc({ type: SHORT_TYPE_NAMES[type] ?? type });
     if (changeAt) this.opts.metrics?.pushLatency.observe((Date.now() - changeAt) / 1000);

@@ -38,10 +38,10 @@ export class ProxyPortAllocator {
   }
 
   /** Ports for `key`, allocating (and persisting) a block if it has none yet. */
-  allocate(key: string, reserved: ReadonlySet<number>): ProxyPorts {
+  allocate(key: string, reserved: () => ReadonlySet<number>): ProxyPorts {
     const have = this.assigned.get(key);
     if (have) return have;
-    const used = new Set(reserved);
+    const used = new Set(reserved());
     for (const p of this.assigned.values()) for (const n of [p.inboundPort, p.outboundPort, p.adminPort]) used.add(n);
     let base = PORT_BASE;
     while ([0, 1, 2].some((i) => used.has(base + i))) base += BLOCK;

@@ -93,7 +93,7 @@ export function buildStaticView(resources: readonly Resource[], trustDomain: str
           fqdn: host,
           aliases: [host],
           ports,
-          selector: spec.workloadSelector?.matchLabels,
+          selector: spec.workloadSelector?.labels,
           source: 'ServiceEntry',
         });
       }

@@ -1,4 +1,5 @@
 // Encodes xDS resources once and shares the bytes: a DiscoveryResponse is assembled from pre-encoded Any fields.
+import { createHash } from 'node:crypto';
 import { messageType } from '../xds/protos.js';
 
 function varint(n: number): number[] {
@@ -44,7 +45,9 @@ export class ResourceEncoder {
       hit.gen = this.gen;
       return hit;
     }
-    const fp = typeUrl + '\n' + JSON.stringify(obj);
+    const json = JSON.stringify(obj);
+    // Long fingerprints are hashed: 1,000 proxies' route configs would otherwise keep megabytes of keys.
+    const fp = typeUrl + '\n' + (json.length > 200 ? createHash('sha1').update(json).digest('base64') : json);
     let e = this.byContent.get(fp);
     if (!e) {
       const t = messageType(typeUrl);
