@@ -136,6 +136,8 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       }
       t = new WorkloadTls(spiffeId, trustDomain, source);
       t.on('error', (err: Error) => log('error', `certificate for ${spiffeId}: ${err.message}`));
+      // New certificate or bundle: new upstream connections use it, pooled ones made with the old one retire.
+      t.on('updated', () => pool.prune(() => true));
       identities.set(spiffeId, t);
     }
     byWorkload.set(key, t);

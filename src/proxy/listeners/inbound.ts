@@ -106,6 +106,8 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
     const up = net.connect(addr.port, addr.host);
     up.setNoDelay(true);
     let closed = false;
+    let connected = false;
+    up.once('connect', () => (connected = true));
     const done = () => {
       if (closed) return;
       closed = true;
@@ -113,12 +115,19 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
       m.tcpReceived.inc(key, down.bytesRead);
       m.tcpSent.inc(key, down.bytesWritten);
     };
-    up.on('error', () => {
+    up.on('error', (err: NodeJS.ErrnoException) => {
+      // The app is not there: an HTTP/1.1 caller gets an explicit answer naming it, not a bare reset.
+      const h1 = chain.protocol === 'HTTP' && (!(down as tls.TLSSocket).alpnProtocol || (down as tls.TLSSocket).alpnProtocol === 'http/1.1');
+      if (!connected && h1 && down.writable && down.bytesWritten === 0) {
+        down.unpipe(up);
+        writeRawError(down, 'upstream_connect_failure', `listener ${name}: app at ${addr.host}:${addr.port} (${chain.cluster}) refused the connection: ${err.code ?? err.message}`);
+        return;
+      }
       down.destroy();
     });
     down.on('error', () => up.destroy());
     up.on('close', () => {
-      down.destroy();
+      if (connected || !down.writableEnded) down.destroy();
       done();
     });
     down.on('close', () => {

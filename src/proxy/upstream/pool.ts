@@ -24,7 +24,7 @@ class MeshAgent extends http.Agent {
 }
 
 export class UpstreamPool {
-  private agents = new Map<string, { agent: MeshAgent; cluster: ClusterConfig; ep: EndpointInfo }>();
+  private agents = new Map<string, { agent: MeshAgent; cluster: ClusterConfig; ep: EndpointInfo; caller?: WorkloadTls; generation: number }>();
   private sessions = new Map<string, http2.ClientHttp2Session>();
   private closed = false;
 
@@ -36,7 +36,7 @@ export class UpstreamPool {
     const k = this.key(cluster, ep, caller);
     let a = this.agents.get(k);
     if (!a) {
-      a = { agent: new MeshAgent(cluster, ep, caller), cluster, ep };
+      a = { agent: new MeshAgent(cluster, ep, caller), cluster, ep, caller, generation: caller?.generation ?? 0 };
       this.agents.set(k, a);
     }
     return a.agent;
@@ -65,12 +65,17 @@ export class UpstreamPool {
     return s;
   }
 
-  /** Drops pooled connections to endpoints no longer present (called on each state change). */
+  /**
+   * Forgets pools for endpoints no longer present or made with a superseded certificate. Idle sockets
+   * close now; sockets carrying a request finish it and are not reused (no in-flight request is cut).
+   */
   prune(alive: (ep: EndpointInfo, cluster: ClusterConfig) => boolean): void {
     for (const [k, a] of this.agents) {
-      if (!alive(a.ep, a.cluster)) {
-        a.agent.destroy();
+      const stale = a.caller !== undefined && a.caller.generation !== a.generation;
+      if (stale || !alive(a.ep, a.cluster)) {
         this.agents.delete(k);
+        a.agent.keepSocketAlive = () => false;
+        for (const list of Object.values(a.agent.freeSockets)) for (const sock of list ?? []) sock.destroy();
       }
     }
   }

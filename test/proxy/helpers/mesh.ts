@@ -94,6 +94,7 @@ export async function startMesh(opts: { mtls?: 'STRICT' | 'PERMISSIVE' | 'DISABL
           { appPort: httpPort, protocol: 'HTTP', mtls },
           { appPort: grpcPort, protocol: 'GRPC', mtls },
           { appPort: tcpPort, protocol: 'TCP', mtls },
+          { appPort: deadPort, protocol: 'HTTP', mtls },
         ]),
       ],
       clusters: [x.inboundCluster('default/b', httpPort), x.inboundCluster('default/b', grpcPort), x.inboundCluster('default/b', tcpPort)],
@@ -121,9 +122,10 @@ export async function startMesh(opts: { mtls?: 'STRICT' | 'PERMISSIVE' | 'DISABL
   const cEmpty = x.outboundCluster('empty', 80);
   const cImpostor = x.outboundCluster('impostor', 80);
   const cPlain = x.outboundCluster('plain', 80);
+  const cDeadApp = x.outboundCluster('deadapp', 80);
   const configA: StaticConfig = {
     listeners: [x.outboundHttpListener('default/a', 0), x.outboundTcpListener('default/a', 0, cTcp.name)],
-    clusters: [cHttp, cGrpc, cTcp, cDead, cEmpty, cImpostor, cPlain],
+    clusters: [cHttp, cGrpc, cTcp, cDead, cEmpty, cImpostor, cPlain, cDeadApp],
     endpoints: [
       x.loadAssignment(cHttp.name, [ep(httpPort)]),
       x.loadAssignment(cGrpc.name, [ep(grpcPort)]),
@@ -134,6 +136,8 @@ export async function startMesh(opts: { mtls?: 'STRICT' | 'PERMISSIVE' | 'DISABL
       x.loadAssignment(cImpostor.name, [ep(httpPort, { identity: 'spiffe://cluster.local/ns/default/sa/someone-else' })]),
       // A workload without a proxy: plaintext straight to the app.
       x.loadAssignment(cPlain.name, [ep(httpPort, { port: httpPort, tls: 'none' })]),
+      // The peer proxy is up but its app is not listening.
+      x.loadAssignment(cDeadApp.name, [ep(deadPort)]),
     ],
     routes: [
       x.routeConfiguration('outbound|default/a', [
@@ -151,6 +155,7 @@ export async function startMesh(opts: { mtls?: 'STRICT' | 'PERMISSIVE' | 'DISABL
         { name: 'empty.default.svc.cluster.local:80', domains: x.domainsFor('empty', 80), routes: [{ name: 'default/empty#0', cluster: cEmpty.name }] },
         { name: 'impostor.default.svc.cluster.local:80', domains: x.domainsFor('impostor', 80), routes: [{ name: 'default/impostor#0', cluster: cImpostor.name }] },
         { name: 'plain.default.svc.cluster.local:80', domains: x.domainsFor('plain', 80), routes: [{ name: 'default/plain#0', cluster: cPlain.name }] },
+        { name: 'deadapp.default.svc.cluster.local:80', domains: x.domainsFor('deadapp', 80), routes: [{ name: 'default/deadapp#0', cluster: cDeadApp.name }] },
         { name: 'ghost:80', domains: ['ghost'], routes: [{ name: 'default/ghost#0', cluster: 'outbound|80||ghost.default.svc.cluster.local' }] },
         { name: 'static:80', domains: ['static'], routes: [{ name: 'default/static#0', direct: { status: 200, body: 'hello from the route' } }] },
       ]),
