@@ -52,7 +52,12 @@ const REPLAYABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
 function canReplay(ex: Exchange, upReq: http.ClientRequest, responded: boolean): boolean {
   if (responded || !upReq.reusedSocket || !REPLAYABLE.has(ex.method)) return false;
   const req = ex.req as http.IncomingMessage;
-  return req.complete && !req.headers['content-length'] && !req.headers['transfer-encoding'];
+  return req.complete && !hasBody(req);
+}
+
+function hasBody(req: http.IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  return (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
 function forwardH1(ex: Exchange, pool: UpstreamPool, replay = false): void {
@@ -98,8 +103,11 @@ function forwardH1(ex: Exchange, pool: UpstreamPool, replay = false): void {
     });
   }
   const req = ex.req as http.IncomingMessage;
-  if (replay || req.readableEnded) upReq.end();
-  else req.pipe(upReq);
+  if (replay || (req.complete && !hasBody(req))) {
+    // Bodiless and fully parsed (most GETs): no stream plumbing needed.
+    upReq.end();
+    if (!replay) req.resume();
+  } else req.pipe(upReq);
 }
 
 function forwardH2(ex: Exchange, pool: UpstreamPool): void {
