@@ -6,6 +6,8 @@ import { analyzeResources } from '../api/analyze.js';
 import { formatDiagnostic, type Diagnostic } from '../api/diagnostics.js';
 import type { Resource, WorkloadSpec } from '../api/types.js';
 import { startControlPlane, type ControlPlane } from '../control/control-plane.js';
+import { MemoryStore } from '../store/memory-store.js';
+import { StoreRejectedError } from '../store/store.js';
 import { freePorts } from './ports.js';
 import { Supervised, prefixLogger } from './supervisor.js';
 
@@ -125,9 +127,20 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
     opts.onLog?.(name, line);
   };
 
+  // Seed the store before the control plane starts so the CA is created for the Mesh's trust domain.
+  const store = new MemoryStore();
+  try {
+    await store.apply(resources);
+  } catch (err) {
+    if (err instanceof StoreRejectedError) {
+      for (const d of err.diagnostics) console.error(formatDiagnostic(d));
+      throw new LocalMeshError(`the configuration was rejected: ${err.message}`);
+    }
+    throw err;
+  }
   const control = await startControlPlane({
     stateDir: opts.stateDir,
-    store: 'memory',
+    store,
     grpcListen: `127.0.0.1:${opts.grpcPort ?? 15010}`,
     httpListen: `127.0.0.1:${opts.httpPort ?? 15014}`,
     log: (line: string) => onLine('control', line),
@@ -141,8 +154,7 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
   };
 
   try {
-    await control.store.apply(resources);
-    const trustDomain = control.trustDomain ?? 'cluster.local';
+    const trustDomain = control.ca.trustDomain;
     const locals: LocalWorkload[] = [];
     const tokenArgs: string[][] = [];
     for (const r of workloadRes) {

@@ -1,7 +1,6 @@
 // In-memory config state shared by store backends: validate-then-commit, revisions and watchers.
 import type { Resource } from '../api/types.js';
 import type { Diagnostic } from '../api/diagnostics.js';
-import { validateResources } from '../api/validate.js';
 import { analyzeResources } from '../api/analyze.js';
 import { resourceKey } from '../api/names.js';
 import type { ChangeResult, ResourceChange, StoreError, StoreListener, StoreSnapshot } from './store.js';
@@ -37,8 +36,8 @@ function describe(r: Resource, action: ResourceChange['action']): ResourceChange
 
 export type Validator = (resources: Resource[]) => Diagnostic[];
 
-/** Per-resource validation plus cross-resource analysis of the whole resulting set. */
-export const validateConfig: Validator = (resources) => [...validateResources(resources), ...analyzeResources(resources)];
+/** Per-resource validation plus cross-resource analysis of the whole resulting set (analysis includes validation). */
+export const validateConfig: Validator = (resources) => analyzeResources(resources);
 
 /**
  * Holds the current good config. Every change is computed as a whole new set, validated as a whole,
