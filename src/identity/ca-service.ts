@@ -46,8 +46,19 @@ export interface CaServiceDeps {
   ca: CertificateAuthority;
   tokens: TokenIssuer;
   maxTtlSeconds?: number;
-  onSigned?(id: string): void;
+  /** Called after each signature; `proxyId` is what the caller sent as `x-trellis-proxy-id` metadata, if anything. */
+  onSigned?(id: string, info: SignedInfo): void;
   onRefused?(reason: string): void;
+}
+
+/** What was issued, for status, `trellis check` and root rotation (which waits until no proxy holds an old-root certificate). */
+export interface SignedInfo {
+  proxyId?: string;
+  notBefore: Date;
+  notAfter: Date;
+  serial: string;
+  /** Fingerprint of the root the certificate chains to. */
+  rootFingerprint?: string;
 }
 
 class Refusal extends Error {
@@ -71,7 +82,9 @@ function bearer(md: grpc.Metadata): string {
 /** Registers CertificateService on a server (the control plane's ADS server, typically). */
 export function addCertificateService(server: grpc.Server, deps: CaServiceDeps): void {
   const maxTtl = deps.maxTtlSeconds ?? DEFAULT_MAX_TTL_SECONDS;
-  const handle = async (call: grpc.ServerUnaryCall<CreateRequest, CreateResponse>): Promise<{ res: CreateResponse; id: string }> => {
+  const handle = async (
+    call: grpc.ServerUnaryCall<CreateRequest, CreateResponse>,
+  ): Promise<{ res: CreateResponse; id: string; info: SignedInfo }> => {
     const token = bearer(call.metadata);
     let grant;
     try {
@@ -106,8 +119,17 @@ export function addCertificateService(server: grpc.Server, deps: CaServiceDeps):
     }
     const askedTtl = Number(call.request.validity_seconds) || 0;
     const ttl = askedTtl > 0 ? Math.min(askedTtl, maxTtl) : Math.min(DEFAULT_SVID_TTL_SECONDS, maxTtl);
+    const rootFingerprint = deps.ca.roots().find((r) => r.signing)?.fingerprint;
     const signed = await deps.ca.signCsr(csr, { spiffeId: granted, ttlSeconds: ttl });
-    return { res: { cert_chain: signed.certChainPem, trust_bundle: deps.ca.trustBundlePem() }, id: granted };
+    const proxyIdValue = call.metadata.get('x-trellis-proxy-id')[0];
+    const info: SignedInfo = {
+      proxyId: proxyIdValue === undefined ? undefined : String(proxyIdValue),
+      notBefore: signed.notBefore,
+      notAfter: signed.notAfter,
+      serial: signed.serial,
+      rootFingerprint,
+    };
+    return { res: { cert_chain: signed.certChainPem, trust_bundle: deps.ca.trustBundlePem() }, id: granted, info };
   };
 
   const { service } = loadService();
@@ -117,10 +139,10 @@ export function addCertificateService(server: grpc.Server, deps: CaServiceDeps):
       callback: grpc.sendUnaryData<CreateResponse>,
     ) => {
       handle(call).then(
-        ({ res, id }) => {
+        ({ res, id, info }) => {
           caMetrics.signed++;
           try {
-            deps.onSigned?.(id);
+            deps.onSigned?.(id, info);
           } catch {
             /* a metrics hook must not fail the call */
           }
@@ -167,11 +189,13 @@ export function requestCertificate(
   csrPem: string,
   ttlSeconds: number,
   deadlineMs = 10_000,
+  proxyId?: string,
 ): Promise<CertificateResponse> {
   const { Client } = loadService();
   const client = new Client(address, grpc.credentials.createInsecure());
   const md = new grpc.Metadata();
   md.set('authorization', `Bearer ${token}`);
+  if (proxyId) md.set('x-trellis-proxy-id', proxyId);
   return new Promise<CertificateResponse>((resolve, reject) => {
     const req: CreateRequest = { csr: csrPem, validity_seconds: Math.max(0, Math.floor(ttlSeconds)) };
     (client as unknown as {

@@ -26,6 +26,8 @@ export interface CertificateManagerOptions {
   minBackoffMs?: number;
   maxBackoffMs?: number;
   deadlineMs?: number;
+  /** Sent with each CSR so the control plane can tell which proxy holds which certificate. */
+  proxyId?: string;
   request?: typeof requestCertificate;
 }
 
@@ -46,7 +48,10 @@ export class CertificateManager extends EventEmitter {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private attempt = 0;
-  private readonly o: Required<Omit<CertificateManagerOptions, 'request'>> & { request: typeof requestCertificate };
+  private readonly o: Required<Omit<CertificateManagerOptions, 'request' | 'proxyId'>> & {
+    request: typeof requestCertificate;
+    proxyId?: string;
+  };
   private firstWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
 
   constructor(opts: CertificateManagerOptions) {
@@ -98,7 +103,7 @@ export class CertificateManager extends EventEmitter {
   private async renew(): Promise<void> {
     try {
       const { keyPem, csrPem } = await generateKeyAndCsr(this.o.spiffeId);
-      const res = await this.o.request(this.o.caAddress, this.o.token, csrPem, this.o.ttlSeconds, this.o.deadlineMs);
+      const res = await this.o.request(this.o.caAddress, this.o.token, csrPem, this.o.ttlSeconds, this.o.deadlineMs, this.o.proxyId);
       if (this.stopped) return;
       const received = Date.now();
       const { notBefore, notAfter } = certificateExpiry(res.certChainPem[0]);
