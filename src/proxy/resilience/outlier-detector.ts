@@ -43,6 +43,8 @@ class Host {
   /** 0 when not ejected, else when the ejection ends (clock ms). */
   ejectedUntil = 0;
   lastReason: EjectionReason | '' = '';
+  /** Healthy since (clock ms): the multiplier decays by one per full interval from here. */
+  decayFrom = 0;
 }
 
 export interface OutlierHostSnapshot {
@@ -79,7 +81,6 @@ export class OutlierDetector {
   private readonly ejected = new Set<string>();
   private knownHosts = 0;
   private nextExpiry = Infinity;
-  private lastTick: number;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly onEject?: OutlierOptions['onEject'];
@@ -96,7 +97,6 @@ export class OutlierDetector {
     this.random = opts.random ?? Math.random;
     this.onEject = opts.onEject;
     this.onUneject = opts.onUneject;
-    this.lastTick = this.now();
   }
 
   /** The cluster's current endpoint ids (after EDS): state of removed endpoints is dropped. */
@@ -173,11 +173,13 @@ export class OutlierDetector {
   /** Interval work (call every config.intervalMs): un-eject due hosts, decay multipliers of healthy ones. */
   tick(now: number = this.now()): void {
     this.sweep(now);
-    const intervals = this.config.intervalMs > 0 ? Math.floor((now - this.lastTick) / this.config.intervalMs) : 1;
-    if (intervals < 1) return;
-    this.lastTick = now;
+    const interval = this.config.intervalMs;
     for (const h of this.hosts.values()) {
-      if (h.ejectedUntil === 0 && h.ejections > 0) h.ejections = Math.max(0, h.ejections - intervals);
+      if (h.ejectedUntil !== 0 || h.ejections === 0) continue;
+      const k = interval > 0 ? Math.floor((now - h.decayFrom) / interval) : h.ejections;
+      if (k <= 0) continue;
+      h.ejections = Math.max(0, h.ejections - k);
+      h.decayFrom += k * interval;
     }
   }
 
@@ -234,6 +236,7 @@ export class OutlierDetector {
   }
 
   private uneject(id: string, h: Host): void {
+    h.decayFrom = h.ejectedUntil;
     h.ejectedUntil = 0;
     h.c5xx = 0;
     h.cGateway = 0;
