@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { CertificateAuthority } from '../../src/identity/ca.js';
 import { TokenIssuer } from '../../src/identity/token.js';
-import { addCertificateService } from '../../src/identity/ca-service.js';
+import { addCertificateService, type SignedInfo } from '../../src/identity/ca-service.js';
 
 export interface TestCa {
   address: string;
@@ -13,6 +13,7 @@ export interface TestCa {
   tokens: TokenIssuer;
   stateDir: string;
   signed: string[];
+  signedInfo: SignedInfo[];
   refused: string[];
   close(): Promise<void>;
 }
@@ -23,12 +24,16 @@ export async function startCa(opts: { maxTtlSeconds?: number; stateDir?: string;
   const tokens = await TokenIssuer.loadOrCreate(stateDir);
   const server = new grpc.Server();
   const signed: string[] = [];
+  const signedInfo: SignedInfo[] = [];
   const refused: string[] = [];
   addCertificateService(server, {
     ca,
     tokens,
     maxTtlSeconds: opts.maxTtlSeconds ?? 3600,
-    onSigned: (id) => signed.push(id),
+    onSigned: (id, info) => {
+      signed.push(id);
+      signedInfo.push(info);
+    },
     onRefused: (r) => refused.push(r),
   });
   const port = await new Promise<number>((resolve, reject) =>
@@ -39,6 +44,7 @@ export async function startCa(opts: { maxTtlSeconds?: number; stateDir?: string;
     ca,
     tokens,
     stateDir,
+    signedInfo,
     signed,
     refused,
     close: async () => {

@@ -45,6 +45,22 @@ test('the granted identity is signed and returned with the trust bundle', async 
   assert.deepEqual(srv.signed.at(-1), ID);
 });
 
+test('each signature reports the proxy that asked, the validity and the signing root', async () => {
+  const token = await srv.tokens.create({ namespace: 'default', serviceAccount: 'web' });
+  const { csrPem } = await generateKeyAndCsr(ID);
+  const res = await requestCertificate(srv.address, token, csrPem, 120, 5000, 'node~127.0.0.1~proxy-7');
+  const info = srv.signedInfo.at(-1)!;
+  assert.equal(info.proxyId, 'node~127.0.0.1~proxy-7');
+  const leaf = parseCertificate(pemToDers(res.certChainPem[0])[0]);
+  assert.equal(info.notAfter.getTime(), leaf.notAfter.getTime());
+  assert.equal(info.notBefore.getTime(), leaf.notBefore.getTime());
+  const signing = srv.ca.roots().find((r) => r.signing)!;
+  assert.equal(info.rootFingerprint, signing.fingerprint);
+  // Without the metadata the proxy is unknown, not guessed.
+  await requestCertificate(srv.address, token, csrPem, 120);
+  assert.equal(srv.signedInfo.at(-1)!.proxyId, undefined);
+});
+
 test('a lifetime above the maximum is shortened; zero gets the default', async () => {
   const token = await srv.tokens.create({ namespace: 'default', serviceAccount: 'web' });
   const { csrPem } = await generateKeyAndCsr(ID);
