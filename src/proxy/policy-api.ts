@@ -22,3 +22,9 @@ export interface MeshEndpointMeta {
 export function meshMeta(ep: EndpointInfo): MeshEndpointMeta {
   return ep.metadata as MeshEndpointMeta;
 }
+
+/** mTLS to this endpoint: `tls: mutual`, or no tls field but an identity (older producers); inbound app endpoints carry neither. */
+export function isMutual(ep: EndpointInfo): boolean {
+  const m = ep.metadata as MeshEndpointMeta;
+  return m.tls === 'mutual' || (m.tls === undefined && typeof m.identity === 'string' && m.identity !== '');
+}

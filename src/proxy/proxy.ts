@@ -60,6 +60,8 @@ export interface ProxyOptions {
   staticIdentity?: StaticIdentity | Record<string, StaticIdentity>;
   /** Certificate sources per "ns/name" (tests, or an embedding that manages certificates itself). */
   certificateSources?: Record<string, CertificateSource>;
+  /** Inbound HTTP handling: 'auto' parses HTTP only when a chain's filters need it (else a TLS-terminating pipe); 'always' parses every HTTP chain (caller identity to the app, destination metrics). */
+  inboundL7?: 'auto' | 'always';
   /** xDS reconnect backoff (ms). */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -146,7 +148,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
 
   const httpCtx: HttpContext = { store, pool, metrics, identityFor, draining: false, inflight: 0 };
   const handler = outboundStack(pool);
-  const l4Ctx = { store, metrics, identityFor, log };
+  const l4Ctx = { store, metrics, identityFor, log, http: httpCtx, l7: opts.inboundL7 ?? 'auto' } as const;
   const factory = (cfg: ListenerConfig) =>
     cfg.kind === 'inbound'
       ? createInboundListener(l4Ctx, cfg)

@@ -40,6 +40,8 @@ export interface Exchange {
   decision?: ForwardDecision;
   routeName: string;
   cluster?: ClusterState;
+  /** Overrides the cluster's protocol for the upstream hop (inbound: the filter chain's protocol). */
+  upstreamProtocol?: string;
   endpoint?: EndpointInfo;
   errorCode: TrellisErrorCode | '';
   grpcStatus: string;

@@ -30,7 +30,7 @@ function responseHeaders(ex: Exchange, src: Headers): Headers {
 
 /** Whether the upstream speaks HTTP/2: gRPC and HTTP2 clusters (needed for trailers through an L4 inbound to the app). */
 function wantsH2(ex: Exchange): boolean {
-  const p = ex.cluster!.config.protocol;
+  const p = ex.upstreamProtocol ?? ex.cluster!.config.protocol;
   return p === 'GRPC' || p === 'HTTP2';
 }
 

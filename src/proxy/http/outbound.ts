@@ -9,7 +9,7 @@ import type { UpstreamPool } from '../upstream/pool.js';
 import type { WorkloadTls } from '../tls/identity.js';
 import type { ProxyMetrics } from '../../telemetry/proxy-metrics.js';
 import { sendError } from '../errors.js';
-import { meshMeta } from '../policy-api.js';
+import { isMutual, meshMeta } from '../policy-api.js';
 import { stack, type Exchange, type Handler } from './exchange.js';
 import { sanitizeRequestHeaders } from './headers.js';
 import { balance, deadline, fault, passthrough, requestId, rewrite, route } from './layers.js';
@@ -115,7 +115,7 @@ function finish(ctx: HttpContext, ex: Exchange): void {
     response_code: String(ex.res.headersSent || ex.res.writableEnded ? ex.res.statusCode : 0),
     grpc_status: grpcStatus,
     error_code: ex.errorCode,
-    connection_security_policy: em && em.tls !== 'none' ? 'mutual_tls' : 'none',
+    connection_security_policy: ep && isMutual(ep) ? 'mutual_tls' : 'none',
   });
   m.requests.inc(key);
   m.duration.observe(key, (performance.now() - ex.startMs) / 1000);

@@ -10,12 +10,17 @@ import { writeRawError } from '../errors.js';
 import { labelKey } from '../../telemetry/registry.js';
 import type { ProxyMetrics } from '../../telemetry/proxy-metrics.js';
 import { ConnectionSet, listenOn, peek, type ManagedListener } from './base.js';
+import { createInboundHttpServers, tagConnection, type InboundHttpContext } from '../http/inbound.js';
 
 export interface InboundContext {
   store: StateStore;
   metrics: ProxyMetrics;
   identityFor(workload: string): WorkloadTls | undefined;
   log(level: 'debug' | 'info' | 'warn' | 'error', msg: string): void;
+  /** For L7 mode: the HTTP context (pool to the app, drain state). */
+  http: InboundHttpContext;
+  /** 'auto': parse HTTP only when the chain has HTTP filters beyond the router (policy needs it); 'always': every HTTP chain. */
+  l7: 'auto' | 'always';
 }
 
 const HTTP_METHOD = /^[A-Z]{3,10} /;
@@ -95,7 +100,8 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
       ctx.log('info', `listener ${name}: no filter chain for SNI ${(s as { servername?: string }).servername}`);
       return void s.destroy();
     }
-    pipeToApp(s, chain, 'mutual_tls', v.spiffeId);
+    if (l7(chain)) toHttp(s, chain, v.spiffeId);
+    else pipeToApp(s, chain, 'mutual_tls', v.spiffeId);
   });
 
   const pipeToApp = (down: net.Socket, chain: InboundChain, policy: 'mutual_tls' | 'none', principal: string) => {
@@ -138,6 +144,31 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
     up.pipe(down);
   };
 
+  let servers: ReturnType<typeof createInboundHttpServers> | undefined;
+  const l7 = (chain: InboundChain) => chain.protocol !== 'TCP' && (ctx.l7 === 'always' || chain.httpFilters.length > 0);
+  /** Hands a connection to the HTTP servers; plaintext h2c is told apart by its preface. */
+  const toHttp = (sock: net.Socket, chain: InboundChain, peer: string | undefined) => {
+    servers ??= createInboundHttpServers(ctx.http, config);
+    tagConnection(sock, { listenerName: name, chain, peer });
+    const key = tcpKey(peer ? 'mutual_tls' : 'none', peer ?? 'unknown');
+    m.tcpOpened.inc(key);
+    sock.once('close', () => m.tcpClosed.inc(key));
+    const alpn = (sock as tls.TLSSocket).alpnProtocol;
+    if (peer !== undefined) {
+      if (alpn === 'h2') servers.h2.emit('connection', sock);
+      else servers.h1.emit('connection', sock);
+      return;
+    }
+    peek(sock, 3, (first) => {
+      if (first.subarray(0, 3).toString('latin1') === 'PRI') servers!.h2.emit('connection', sock);
+      else {
+        servers!.h1.emit('connection', sock);
+        sock.resume();
+      }
+    });
+    sock.resume();
+  };
+
   const conns = new ConnectionSet();
   const server = net.createServer((socket) => {
     conns.add(socket);
@@ -153,6 +184,7 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
       }
       const chain = selectChain(chains, false, undefined);
       if (chain) {
+        if (l7(chain)) return toHttp(socket, chain, undefined);
         socket.resume();
         return pipeToApp(socket, chain, 'none', 'unknown');
       }
@@ -180,7 +212,10 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
     async drain(timeoutMs) {
       server.close();
       wtls()?.off('updated', onUpdated);
+      servers?.drain();
+      const t = servers ? setInterval(() => servers!.drain(), 50) : undefined;
       await conns.wait(timeoutMs);
+      if (t) clearInterval(t);
     },
     connections: () => conns.sockets.size,
   };

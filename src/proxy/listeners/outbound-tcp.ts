@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import type { ListenerConfig } from '../config/types.js';
 import type { StateStore } from '../state.js';
 import type { WorkloadTls } from '../tls/identity.js';
-import { meshMeta } from '../policy-api.js';
+import { isMutual, meshMeta } from '../policy-api.js';
 import { openUpstream, type UpstreamError } from '../upstream/connect.js';
 import { labelKey } from '../../telemetry/registry.js';
 import type { ProxyMetrics } from '../../telemetry/proxy-metrics.js';
@@ -36,7 +36,7 @@ export function createOutboundTcpListener(ctx: TcpContext, config: ListenerConfi
       source_workload: l.workload,
       destination_service: cs.config.service ?? cs.config.name,
       destination_principal: meshMeta(ep).identity ?? 'unknown',
-      connection_security_policy: meshMeta(ep).tls === 'none' ? 'none' : 'mutual_tls',
+      connection_security_policy: isMutual(ep) ? 'mutual_tls' : 'none',
     });
     m.tcpOpened.inc(key);
     cs.balancer.onRequestStart(ep);

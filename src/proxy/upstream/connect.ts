@@ -2,7 +2,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { ClusterConfig } from '../config/types.js';
-import { meshMeta, type EndpointInfo } from '../policy-api.js';
+import { isMutual, meshMeta, type EndpointInfo } from '../policy-api.js';
 import type { WorkloadTls } from '../tls/identity.js';
 import { checkPeerSvid } from '../tls/svid.js';
 
@@ -29,7 +29,7 @@ function fail(socket: net.Socket, msg: string): void {
  */
 export function openUpstream(cluster: ClusterConfig, ep: EndpointInfo, caller: WorkloadTls | undefined, alpn: string[]): net.Socket {
   const meta = meshMeta(ep);
-  const mutual = meta.tls !== 'none';
+  const mutual = isMutual(ep);
   let socket: net.Socket;
   const where = `cluster ${cluster.name} endpoint ${ep.address}:${ep.port}`;
   if (mutual) {

@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { ClusterConfig } from '../config/types.js';
-import { meshMeta, type EndpointInfo } from '../policy-api.js';
+import { isMutual, meshMeta, type EndpointInfo } from '../policy-api.js';
 import type { WorkloadTls } from '../tls/identity.js';
 import { openUpstream, upstreamSni } from './connect.js';
 
@@ -47,7 +47,7 @@ export class UpstreamPool {
     const k = this.key(cluster, ep, caller);
     let s = this.sessions.get(k);
     if (s && !s.closed && !s.destroyed) return s;
-    const mutual = meshMeta(ep).tls !== 'none';
+    const mutual = isMutual(ep);
     s = http2.connect(`${mutual ? 'https' : 'http'}://${ep.address}:${ep.port}`, {
       createConnection: () => openUpstream(cluster, ep, caller, ['h2']),
       peerMaxConcurrentStreams: 1000,

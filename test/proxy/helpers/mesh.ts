@@ -40,7 +40,7 @@ export interface Mesh {
   close(): Promise<void>;
 }
 
-export async function startMesh(opts: { mtls?: 'STRICT' | 'PERMISSIVE' | 'DISABLE'; drainTimeoutMs?: number } = {}): Promise<Mesh> {
+export async function startMesh(opts: { mtls?: 'STRICT' | 'PERMISSIVE' | 'DISABLE'; drainTimeoutMs?: number; inboundL7?: 'auto' | 'always' } = {}): Promise<Mesh> {
   const ca = await createTestCa();
   const seen: http.IncomingHttpHeaders[] = [];
   const httpApp = http.createServer((req, res) => {
@@ -100,6 +100,7 @@ export async function startMesh(opts: { mtls?: 'STRICT' | 'PERMISSIVE' | 'DISABL
       clusters: [x.inboundCluster('default/b', httpPort), x.inboundCluster('default/b', grpcPort), x.inboundCluster('default/b', tcpPort)],
     },
     staticIdentity: idB,
+    inboundL7: opts.inboundL7,
     metricsPort: 0,
     adminPort: 0,
     drainTimeoutMs: opts.drainTimeoutMs ?? 2000,

@@ -1,0 +1,214 @@
+// The inbound HTTP stack (L7 mode): after mTLS, requests are parsed so the caller's identity reaches the app
+// (x-forwarded-client-cert) and later policy (authz, rate limits) has a slot; then forwarded to the app on localhost.
+import * as http from 'node:http';
+import * as http2 from 'node:http2';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { InboundChain, ListenerConfig } from '../config/types.js';
+import type { ClusterState, StateStore } from '../state.js';
+import type { UpstreamPool } from '../upstream/pool.js';
+import type { ProxyMetrics } from '../../telemetry/proxy-metrics.js';
+import type { WorkloadTls } from '../tls/identity.js';
+import { sendError, writeRawError } from '../errors.js';
+import { EMPTY_HEADER_OPS } from '../route/headers.js';
+import { createBalancer, type EndpointInfo, type ForwardDecision } from '../policy-api.js';
+import { stack, type Exchange, type Handler, type Layer } from './exchange.js';
+import { sanitizeRequestHeaders } from './headers.js';
+import { passthrough } from './layers.js';
+import { createForward } from './forward.js';
+import { splitWorkload, upgradeResponse } from './outbound.js';
+
+/** What the listener learned about a connection before handing it to the HTTP server. */
+export interface InboundConnInfo {
+  listenerName: string;
+  chain: InboundChain;
+  /** Verified SPIFFE ID of the caller; undefined for plaintext (PERMISSIVE). */
+  peer?: string;
+}
+
+const INFO = Symbol('trellis.inbound');
+
+export function tagConnection(socket: Socket, info: InboundConnInfo): void {
+  (socket as Socket & { [INFO]?: InboundConnInfo })[INFO] = info;
+}
+
+function connInfo(req: http.IncomingMessage | http2.Http2ServerRequest): InboundConnInfo | undefined {
+  const s = (req as http2.Http2ServerRequest).stream?.session?.socket ?? req.socket;
+  return (s as unknown as { [INFO]?: InboundConnInfo })?.[INFO];
+}
+
+export interface InboundHttpContext {
+  store: StateStore;
+  pool: UpstreamPool;
+  metrics: ProxyMetrics;
+  identityFor(workload: string): WorkloadTls | undefined;
+  draining: boolean;
+  inflight: number;
+}
+
+/** The verified caller, as Envoy's x-forwarded-client-cert (client-supplied values were stripped before). */
+const callerIdentity: Layer = (next) => (ex) => {
+  const peer = (ex as InboundExchange).peer;
+  if (peer) ex.headers['x-forwarded-client-cert'] = `By=${(ex as InboundExchange).local};URI=${peer}`;
+  next(ex);
+};
+
+interface InboundExchange extends Exchange {
+  peer?: string;
+  local: string;
+}
+
+/** inbound: identity -> [authz | rate limit slots] -> forward to the app. */
+export function inboundStack(pool: UpstreamPool): Handler {
+  return stack([callerIdentity, passthrough /* authz slot */, passthrough /* rate limit slot */], createForward(pool));
+}
+
+const decisions = new Map<string, ForwardDecision>();
+function decisionFor(cluster: string): ForwardDecision {
+  let d = decisions.get(cluster);
+  if (!d) {
+    d = Object.freeze({
+      kind: 'forward',
+      routeName: cluster,
+      virtualHost: 'inbound',
+      cluster,
+      timeoutMs: 0,
+      requestHeaders: EMPTY_HEADER_OPS,
+      responseHeaders: EMPTY_HEADER_OPS,
+      mirrors: [],
+      hashPolicies: [],
+      filterConfig: {},
+    }) as ForwardDecision;
+    if (decisions.size < 10_000) decisions.set(cluster, d);
+  }
+  return d;
+}
+
+/** The app's cluster from CDS, or one made from the contract's name `inbound|<appPort>|ns/name` before CDS arrives. */
+const fallbackClusters = new Map<string, ClusterState>();
+function appCluster(store: StateStore, chain: InboundChain): ClusterState | undefined {
+  const cs = store.current.clusters.get(chain.cluster);
+  if (cs && cs.endpoints.length) return cs;
+  let f = fallbackClusters.get(chain.cluster);
+  if (f) return f;
+  const m = /^inbound\|(\d+)\|/.exec(chain.cluster);
+  if (!m) return undefined;
+  const endpoints: EndpointInfo[] = [{ id: `127.0.0.1:${m[1]}`, address: '127.0.0.1', port: Number(m[1]), weight: 1, healthy: true, locality: {}, metadata: {} }];
+  f = {
+    config: { name: chain.cluster, type: 'STATIC', edsServiceName: chain.cluster, connectTimeoutMs: 5000, lbPolicy: 'ROUND_ROBIN', localityAware: false, protocol: chain.protocol },
+    endpoints,
+    balancer: createBalancer({ policy: 'ROUND_ROBIN', endpoints }),
+    hasEndpoints: true,
+  };
+  fallbackClusters.set(chain.cluster, f);
+  return f;
+}
+
+/** HTTP/1.1 and HTTP/2 servers (not listening) that the inbound listener hands decrypted connections to. */
+export function createInboundHttpServers(ctx: InboundHttpContext, fallback: ListenerConfig) {
+  const handler = inboundStack(ctx.pool);
+  const onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse, upgrade?: Exchange['upgrade']): void => {
+    const info = connInfo(req);
+    const state = ctx.store.current;
+    const listener = (info && state.listeners.get(info.listenerName)) ?? fallback;
+    const h2 = req.httpVersionMajor === 2;
+    const rawHeaders = req.headers as Record<string, string | string[] | undefined>;
+    const grpc = typeof rawHeaders['content-type'] === 'string' && rawHeaders['content-type'].startsWith('application/grpc');
+    const local = ctx.identityFor(listener.workload);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const ex: InboundExchange = {
+      req,
+      res,
+      upgrade,
+      listener,
+      state,
+      caller: undefined,
+      method: req.method ?? 'GET',
+      authority: ((h2 ? rawHeaders[':authority'] : undefined) ?? rawHeaders.host ?? '') as string,
+      path: q < 0 ? url : url.slice(0, q),
+      query: q < 0 ? '' : url.slice(q + 1),
+      headers: sanitizeRequestHeaders(rawHeaders, upgrade !== undefined),
+      grpc,
+      downstreamH2: h2,
+      closing: () => ctx.draining,
+      requestId: typeof rawHeaders['x-request-id'] === 'string' ? rawHeaders['x-request-id'] : '',
+      startMs: performance.now(),
+      deadline: 0,
+      deadlineSource: '',
+      routeName: info?.chain.cluster ?? '',
+      errorCode: '',
+      grpcStatus: '',
+      peer: info?.peer,
+      local: local?.spiffeId ?? '',
+    };
+    ctx.inflight++;
+    res.once('close', () => finishInbound(ctx, ex));
+    if (!info) return sendError(res, 'bad_request', `listener ${listener.name}: connection without inbound context`, { grpc });
+    const cs = appCluster(ctx.store, info.chain);
+    const ep = cs?.balancer.pick({});
+    if (!cs || !ep) return sendError(res, 'no_healthy_upstream', `listener ${listener.name}: no app address for ${info.chain.cluster}`, { grpc });
+    ex.decision = decisionFor(info.chain.cluster);
+    ex.cluster = cs;
+    ex.endpoint = ep;
+    ex.upstreamProtocol = info.chain.protocol;
+    handler(ex);
+  };
+  const h1 = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 300_000 }, onRequest);
+  h1.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => onRequest(req, upgradeResponse(req, socket), { socket, head }));
+  h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
+    if (err.code === 'HPE_HEADER_OVERFLOW') writeRawError(socket, 'headers_too_large', `inbound listener ${fallback.name}: request headers too large`);
+    else writeRawError(socket, 'bad_request', `inbound listener ${fallback.name}: malformed HTTP request (${err.code ?? err.message})`);
+  });
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const h2 = http2.createServer({ maxSessionMemory: 64 }, onRequest);
+  h2.on('session', (s) => {
+    sessions.add(s);
+    s.once('close', () => sessions.delete(s));
+  });
+  h2.on('sessionError', () => {});
+  return {
+    h1,
+    h2,
+    drain(): void {
+      h1.closeIdleConnections();
+      for (const s of sessions) s.close();
+    },
+  };
+}
+
+function finishInbound(ctx: InboundHttpContext, ex: InboundExchange): void {
+  ctx.inflight--;
+  const [dns, dname] = splitWorkload(ex.listener.workload);
+  const [sns, sname] = ex.peer ? spiffeParts(ex.peer) : ['unknown', 'unknown'];
+  let grpcStatus = ex.grpcStatus;
+  if (!grpcStatus && ex.grpc) {
+    const g = (ex.res as http.ServerResponse).getHeader?.('grpc-status');
+    if (g !== undefined) grpcStatus = String(g);
+  }
+  const m = ctx.metrics;
+  const key = m.requestKey({
+    reporter: 'destination',
+    source_workload: sname,
+    source_namespace: sns,
+    source_principal: ex.peer ?? 'unknown',
+    destination_workload: dname,
+    destination_namespace: dns,
+    destination_service: 'unknown',
+    destination_principal: ex.local || 'unknown',
+    route: ex.routeName || 'unknown',
+    response_code: String(ex.res.headersSent || ex.res.writableEnded ? ex.res.statusCode : 0),
+    grpc_status: grpcStatus,
+    error_code: ex.errorCode,
+    connection_security_policy: ex.peer ? 'mutual_tls' : 'none',
+  });
+  m.requests.inc(key);
+  m.duration.observe(key, (performance.now() - ex.startMs) / 1000);
+}
+
+/** spiffe://td/ns/NS/sa/SA -> [NS, SA] (the service account stands in for the workload name at the destination). */
+function spiffeParts(id: string): [string, string] {
+  const m = /\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(id);
+  return m ? [m[1], m[2]] : ['unknown', 'unknown'];
+}
