@@ -1,5 +1,5 @@
 // Benchmark: HTTP/1.1 through a two-proxy mTLS chain vs direct to the app. Saturation (closed loop) and fixed rate with proxy CPU from /proc.
-// Usage: node --import tsx bench/proxy-chain.ts [--seconds 5] [--concurrency 32] [--rate 1000]
+// Usage: node --import tsx bench/proxy-chain.ts [--seconds 5] [--concurrency 32] [--rate 1000] [--inbound-l7 auto|always]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
@@ -10,7 +10,8 @@ import { parseArgs } from 'node:util';
 import { createTestCa } from '../test/proxy/helpers/ca.js';
 import * as x from '../test/proxy/helpers/xds.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string' }, concurrency: { type: 'string' }, rate: { type: 'string' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string' }, concurrency: { type: 'string' }, rate: { type: 'string' }, 'inbound-l7': { type: 'string' } } });
+const INBOUND_L7 = values['inbound-l7'] ?? 'auto';
 const SECONDS = Number(values.seconds ?? 5);
 const CONC = Number(values.concurrency ?? 32);
 const RATE = Number(values.rate ?? 1000);
@@ -40,7 +41,7 @@ function startProxyProcess(dir: string, name: string, workload: string, cfg: obj
   writeFileSync(join(dir, `${name}.ca`), id.trustBundlePem);
   const p = spawn(
     process.execPath,
-    [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', MAIN, 'proxy', '--workload', workload, '--static-config', join(dir, `${name}.json`), '--cert', join(dir, `${name}.crt`), '--key', join(dir, `${name}.key`), '--ca', join(dir, `${name}.ca`), '--metrics-port', '0', '--admin-port', '0', '--log-level', 'error'],
+    [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', MAIN, 'proxy', '--workload', workload, '--static-config', join(dir, `${name}.json`), '--cert', join(dir, `${name}.crt`), '--key', join(dir, `${name}.key`), '--ca', join(dir, `${name}.ca`), '--metrics-port', '0', '--admin-port', '0', '--log-level', 'error', '--inbound-l7', INBOUND_L7],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   return new Promise((resolve, reject) => {
@@ -137,6 +138,7 @@ async function main(): Promise<void> {
     const chain = await saturate(outPort, 'b');
     const fixed = await fixedRate(outPort, 'b', pids);
     const out = {
+      inbound: INBOUND_L7 === 'always' ? 'L7' : 'L4 (TLS terminate + pipe)',
       seconds: SECONDS,
       concurrency: CONC,
       direct_rps: Math.round(direct.rps),

@@ -7,7 +7,7 @@ import { startProxy, type LogLevel, type ProxyOptions, type ProxyWorkload, type 
 const HELP = `
 Usage: trellis proxy --workload NS/NAME[,KEY=VALUE...] [--workload ...] [--control HOST:PORT] [--token TOKEN]
                      [--mode sidecar|node] [--metrics-port N] [--admin-port N] [--drain-timeout 10s]
-                     [--log-level debug|info|warn|error] [--trust-domain TD]
+                     [--log-level debug|info|warn|error] [--trust-domain TD] [--inbound-l7 auto|always]
                      [--static-config FILE --cert FILE --key FILE --ca FILE]
        trellis proxy wait [--metrics-port N | --url http://127.0.0.1:15020/ready] [--timeout 60s]
 
@@ -28,6 +28,9 @@ Options:
   --drain-timeout D         on SIGTERM, how long in-flight requests may take to finish; default 10s
   --log-level L             debug, info, warn or error; default info
   --trust-domain TD         default: the token's, else cluster.local
+  --inbound-l7 auto|always  auto (default): the inbound parses HTTP only when policy needs it, else it
+                            terminates mTLS and pipes bytes (cheapest); always: parse every HTTP port
+                            (the app gets the caller in x-forwarded-client-cert; destination metrics)
   --static-config FILE      run without a control plane: JSON {listeners, routes, clusters, endpoints,
                             secrets} as decoded xDS resources; needs --cert, --key and --ca (PEM files)
   -h, --help                show this help
@@ -163,6 +166,7 @@ export default async function proxy(argv: string[]): Promise<number> {
       'drain-timeout': { type: 'string' },
       'log-level': { type: 'string' },
       'trust-domain': { type: 'string' },
+      'inbound-l7': { type: 'string' },
       'static-config': { type: 'string' },
       cert: { type: 'string' },
       key: { type: 'string' },
@@ -181,7 +185,10 @@ export default async function proxy(argv: string[]): Promise<number> {
   if (mode === 'sidecar' && workloads.length > 1) throw new CliError('--mode sidecar hosts one workload; use --mode node for several');
   const level = (v['log-level'] as string | undefined) ?? 'info';
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new CliError(`--log-level must be debug, info, warn or error, got "${level}"`);
+  const l7 = (v['inbound-l7'] as string | undefined) ?? 'auto';
+  if (l7 !== 'auto' && l7 !== 'always') throw new CliError(`--inbound-l7 must be auto or always, got "${l7}"`);
   const opts: ProxyOptions = {
+    inboundL7: l7,
     controlAddress: (v.control as string | undefined) ?? '127.0.0.1:15010',
     token: (v.token as string | undefined) ?? process.env.TRELLIS_TOKEN,
     workloads,
