@@ -1,5 +1,6 @@
 // startProxy: wires state store, xDS client (or static config), identities, listeners, admin and readiness into one proxy.
 import { hostname } from 'node:os';
+import * as net from 'node:net';
 import type * as http from 'node:http';
 import { StateStore, emptyRaw, type RawResources } from './state.js';
 import { XdsClient } from './xds-client.js';
@@ -159,6 +160,8 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   const listeners = new ListenerManager(factory, drainTimeoutMs, log);
 
   let reconciling: Promise<void> = Promise.resolve();
+  let retryTimer: NodeJS.Timeout | undefined;
+  let closing: Promise<void> | undefined;
   let firstReconcileDone = false;
   const onChange = () => {
     const st = store.current;
@@ -166,6 +169,14 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     reconciling = reconciling.then(() => listeners.reconcile(store.current)).then(() => {
       firstReconcileDone = true;
       checkReady();
+      // A port still taken (e.g. by a previous proxy finishing its drain): try again shortly.
+      if (listeners.errors.size && !closing && !retryTimer) {
+        retryTimer = setTimeout(() => {
+          retryTimer = undefined;
+          if (!closing) onChange();
+        }, 1000);
+        retryTimer.unref();
+      }
     });
     pool.prune((ep, c) => {
       const cs = st.clusters.get(c.name);
@@ -184,7 +195,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     xds = new XdsClient({
       address: opts.controlAddress ?? '127.0.0.1:15010',
       token: opts.token,
-      node: { id, metadata: nodeMetadata(opts, mode) },
+      node: { id, metadata: nodeMetadata(await withPorts(opts, mode), mode) },
       store,
       log,
       backoffBaseMs: opts.backoffBaseMs,
@@ -277,7 +288,6 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     (err: Error) => log('error', `certificate: ${err.message}`),
   );
 
-  let closing: Promise<void> | undefined;
   const shutdown = (timeoutMs: number) => {
     if (!closing) {
       closing = (async () => {
@@ -312,6 +322,30 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     adminPort: () => adminPort,
     identity: (w) => byWorkload.get(w),
   };
+}
+
+/**
+ * Registration needs each workload's listener ports. A sidecar defaults to the well-known 15006/15001;
+ * in node mode workloads cannot share them, so unset ones get free ports picked here.
+ */
+async function withPorts(opts: ProxyOptions, mode: string): Promise<ProxyOptions> {
+  if (mode !== 'node') return opts;
+  const workloads: ProxyWorkload[] = [];
+  for (const w of opts.workloads) {
+    workloads.push({ ...w, inboundPort: w.inboundPort ?? (await freePort()), outboundPort: w.outboundPort ?? (await freePort()) });
+  }
+  return { ...opts, workloads };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 function nodeMetadata(opts: ProxyOptions, mode: string): Record<string, unknown> {
