@@ -61,6 +61,14 @@ export class ProxyMetrics {
     return k;
   }
 
+  /** One finished request: count, duration and (declared) body sizes. */
+  observeRequest(key: string, seconds: number, requestBytes: number, responseBytes: number): void {
+    this.requests.inc(key);
+    this.duration.observe(key, seconds);
+    this.requestBytes.observe(key, requestBytes);
+    this.responseBytes.observe(key, responseBytes);
+  }
+
   render(): string {
     return this.registry.render();
   }

@@ -82,5 +82,7 @@ test('requests are counted with SPEC.md metric names and labels', async () => {
   const text = await r.text();
   assert.match(text, /trellis_requests_total\{reporter="source",source_workload="a",source_namespace="default",source_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/a",destination_workload="b",destination_namespace="default",destination_service="b.default.svc.cluster.local",destination_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/b",route="default\/b#2",response_code="200",grpc_status="",error_code="",connection_security_policy="mutual_tls"\} \d+/);
   assert.match(text, /trellis_request_duration_seconds_bucket\{.*le="\+Inf"\} \d+/);
+  assert.match(text, /trellis_request_bytes_sum\{[^}]*route="default\/b#2"[^}]*\} [1-9]\d*/, 'the POST body was counted');
+  assert.match(text, /trellis_response_bytes_sum\{[^}]*route="default\/b#2"[^}]*\} [1-9]\d*/);
   assert.match(text, /trellis_certificate_expiry_seconds\{kind="workload"\} \d+/);
 });

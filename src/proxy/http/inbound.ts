@@ -16,7 +16,7 @@ import { stack, type Exchange, type Handler, type Layer } from './exchange.js';
 import { sanitizeRequestHeaders } from './headers.js';
 import { passthrough } from './layers.js';
 import { createForward } from './forward.js';
-import { splitWorkload, upgradeResponse } from './outbound.js';
+import { declaredLength, splitWorkload, upgradeResponse } from './outbound.js';
 
 /** What the listener learned about a connection before handing it to the HTTP server. */
 export interface InboundConnInfo {
@@ -203,8 +203,7 @@ function finishInbound(ctx: InboundHttpContext, ex: InboundExchange): void {
     error_code: ex.errorCode,
     connection_security_policy: ex.peer ? 'mutual_tls' : 'none',
   });
-  m.requests.inc(key);
-  m.duration.observe(key, (performance.now() - ex.startMs) / 1000);
+  m.observeRequest(key, (performance.now() - ex.startMs) / 1000, declaredLength(ex.req.headers['content-length']), declaredLength(ex.res.getHeader('content-length')));
 }
 
 /** spiffe://td/ns/NS/sa/SA -> [NS, SA] (the service account stands in for the workload name at the destination). */

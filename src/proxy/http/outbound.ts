@@ -117,8 +117,13 @@ function finish(ctx: HttpContext, ex: Exchange): void {
     error_code: ex.errorCode,
     connection_security_policy: ep && isMutual(ep) ? 'mutual_tls' : 'none',
   });
-  m.requests.inc(key);
-  m.duration.observe(key, (performance.now() - ex.startMs) / 1000);
+  m.observeRequest(key, (performance.now() - ex.startMs) / 1000, declaredLength(ex.req.headers['content-length']), declaredLength(ex.res.getHeader('content-length')));
+}
+
+/** Body size from Content-Length (streamed bodies without it count as 0: cheap, and exact for most traffic). */
+export function declaredLength(v: unknown): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : 0;
+  return Number.isFinite(n) && n > 0 ? n : 0;
 }
 
 export function splitWorkload(w: string): [string, string] {
