@@ -7,6 +7,7 @@ import { WebSocketServer } from 'ws';
 import { startProxy, type Proxy, type StaticConfig } from '../../../src/proxy/proxy.js';
 import { createTestCa, type TestCa } from './ca.js';
 import * as x from './xds.js';
+import { packAny, FAULT_TYPE } from '../../../src/xds/protos.js';
 
 export const echoService: grpc.ServiceDefinition = {
   Echo: {
@@ -158,6 +159,17 @@ export async function startMesh(opts: { mtls?: 'STRICT' | 'PERMISSIVE' | 'DISABL
         { name: 'plain.default.svc.cluster.local:80', domains: x.domainsFor('plain', 80), routes: [{ name: 'default/plain#0', cluster: cPlain.name }] },
         { name: 'deadapp.default.svc.cluster.local:80', domains: x.domainsFor('deadapp', 80), routes: [{ name: 'default/deadapp#0', cluster: cDeadApp.name }] },
         { name: 'ghost:80', domains: ['ghost'], routes: [{ name: 'default/ghost#0', cluster: 'outbound|80||ghost.default.svc.cluster.local' }] },
+        {
+          name: 'faulty:80',
+          domains: ['faulty'],
+          routes: [
+            {
+              name: 'default/faulty#0',
+              cluster: cHttp.name,
+              fault: { 'envoy.filters.http.fault': packAny(FAULT_TYPE, { abort: { http_status: 503, percentage: { numerator: 100, denominator: 'HUNDRED' } } }) },
+            },
+          ],
+        },
         { name: 'static:80', domains: ['static'], routes: [{ name: 'default/static#0', direct: { status: 200, body: 'hello from the route' } }] },
       ]),
     ],
