@@ -19,7 +19,8 @@ Last-known-good config and certificates keep serving while the control plane is 
 Options:
   --workload NS/NAME[,...]  a hosted workload (namespace defaults to "default"); optional details
                             for registration: service=S, sa=SA, port=NAME:PORT/PROTOCOL (repeatable),
-                            label=K:V (repeatable), inbound=PORT, outbound=PORT, address=IP
+                            label=K:V (repeatable), inbound=PORT, outbound=PORT, address=IP,
+                            token=TOKEN (node mode: this workload's own join token)
   --control HOST:PORT       the control plane's gRPC (xDS + CA) address; default 127.0.0.1:15010
   --token TOKEN             join token (\`trellis token create\`); also TRELLIS_TOKEN
   --mode sidecar|node       default: sidecar for one workload, node for several
@@ -78,6 +79,9 @@ export function parseWorkload(spec: string): ProxyWorkload {
         break;
       case 'address':
         w.address = v;
+        break;
+      case 'token':
+        w.token = v;
         break;
       case 'inbound':
         w.inboundPort = parsePort(v, `--workload ${id} inbound`);
@@ -216,7 +220,7 @@ export default async function proxy(argv: string[]): Promise<number> {
       keyPem: readFile(v.key as string, '--key'),
       trustBundlePem: readFile(v.ca as string, '--ca'),
     };
-  } else if (!opts.token) {
+  } else if (!opts.token && !opts.workloads.every((w) => w.token)) {
     throw new CliError('--token is required to join the mesh (create one with `trellis token create`), or use --static-config');
   }
   let p;

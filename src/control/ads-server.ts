@@ -404,17 +404,21 @@ export class AdsServer {
     return true;
   }
 
-  private async grantOf(conn: Conn): Promise<TokenGrant | 'any' | undefined> {
+  /** Every valid join token the stream carries (a node-mode proxy sends one per hosted service account). */
+  private async grantOf(conn: Conn): Promise<TokenGrant[] | 'any' | undefined> {
     if (!this.opts.verifyToken) return 'any';
-    const header = conn.call.metadata.get('authorization')[0];
-    const token = typeof header === 'string' ? header.replace(/^Bearer\s+/i, '').trim() : '';
-    if (!token) return undefined;
-    try {
-      return await this.opts.verifyToken(token);
-    } catch (err) {
-      this.opts.log?.(`xds: ${conn.id}: join token refused: ${(err as Error).message}`);
-      return undefined;
+    const grants: TokenGrant[] = [];
+    const values = [...conn.call.metadata.get('authorization'), ...conn.call.metadata.get('x-trellis-token')];
+    for (const header of values) {
+      const token = typeof header === 'string' ? header.replace(/^Bearer\s+/i, '').trim() : '';
+      if (!token) continue;
+      try {
+        grants.push(await this.opts.verifyToken(token));
+      } catch (err) {
+        this.opts.log?.(`xds: ${conn.id}: join token refused: ${(err as Error).message}`);
+      }
     }
+    return grants.length > 0 ? grants : undefined;
   }
 
   /** `fresh`: take the proxy's workloads from the registry's current snapshot (once per push), else keep the last ones. */

@@ -88,7 +88,7 @@ export class Registry {
    * Registers (or re-registers) the workloads a proxy hosts. `grant` is what its token allows;
    * 'any' skips the check (no token verifier configured). Throws RegistrationError and changes nothing on refusal.
    */
-  registerProxy(proxyId: string, metas: ProxyWorkloadMeta[], grant: TokenGrant | 'any' | undefined): WorkloadInstance[] {
+  registerProxy(proxyId: string, metas: ProxyWorkloadMeta[], grant: TokenGrant | TokenGrant[] | 'any' | undefined): WorkloadInstance[] {
     for (const m of metas) this.checkMeta(m, grant);
     const prev = this.proxies.get(proxyId);
     if (prev?.timer) clearTimeout(prev.timer);
@@ -139,7 +139,7 @@ export class Registry {
     for (const l of [...this.listeners]) l();
   }
 
-  private checkMeta(m: ProxyWorkloadMeta, grant: TokenGrant | 'any' | undefined): void {
+  private checkMeta(m: ProxyWorkloadMeta, grant: TokenGrant | TokenGrant[] | 'any' | undefined): void {
     if (!m || typeof m.name !== 'string' || !m.name) throw new RegistrationError('a WORKLOADS entry has no name');
     const ns = m.namespace || 'default';
     const where = `workload ${ns}/${m.name}`;
@@ -147,10 +147,12 @@ export class Registry {
     if (grant === undefined) {
       throw new RegistrationError(`${where}: no valid join token (send "authorization: Bearer <token>"; create one with \`trellis token create\`)`);
     }
-    if (grant !== 'any' && (grant.namespace !== ns || grant.serviceAccount !== sa)) {
-      throw new RegistrationError(
-        `${where}: its service account ${ns}/${sa} is not allowed by the join token (which grants ${grant.namespace}/${grant.serviceAccount})`,
-      );
+    if (grant !== 'any') {
+      const grants = Array.isArray(grant) ? grant : [grant];
+      if (!grants.some((g) => g.namespace === ns && g.serviceAccount === sa)) {
+        const granted = grants.map((g) => `${g.namespace}/${g.serviceAccount}`).join(', ');
+        throw new RegistrationError(`${where}: its service account ${ns}/${sa} is not allowed by the join token (which grants ${granted})`);
+      }
     }
     const addr = m.address;
     if (addr !== undefined && addr !== '' && isIP(addr) === 0) throw new RegistrationError(`${where}: address "${addr}" is not an IP literal`);

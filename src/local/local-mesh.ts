@@ -116,8 +116,8 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
     proxy.outboundPort ??= pool.pop()!;
     proxy.inboundPort ??= pool.pop()!;
     proxy.adminPort ??= pool.pop()!;
+    // In node mode one proxy serves every workload's metrics, so the port is the proxy's, not the workload's.
     if (sidecar) proxy.metricsPort ??= pool.pop()!;
-    else proxy.metricsPort = nodeMetricsPort;
     s.proxy = proxy;
   }
 
@@ -162,7 +162,8 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
       const ns = r.metadata.namespace ?? 'default';
       const sa = s.serviceAccount ?? s.service ?? r.metadata.name;
       const token = await control.tokens.create({ namespace: ns, serviceAccount: sa });
-      tokenArgs.push(['--workload', `${ns}/${r.metadata.name}`, '--token', token]);
+      // Each workload carries its own join token: a node-mode proxy may host several service accounts.
+      tokenArgs.push(['--workload', `${ns}/${r.metadata.name},token=${token}`]);
       locals.push({
         namespace: ns,
         name: r.metadata.name,
@@ -171,13 +172,14 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
         outboundPort: s.proxy!.outboundPort!,
         inboundPort: s.proxy!.inboundPort!,
         adminPort: s.proxy!.adminPort!,
-        metricsPort: s.proxy!.metricsPort!,
+        metricsPort: sidecar ? s.proxy!.metricsPort! : nodeMetricsPort,
         proxyName: sidecar ? `proxy/${r.metadata.name}` : 'proxy',
       });
     }
 
     const controlArgs = ['--control', `127.0.0.1:${control.grpcPort}`];
-    const logArgs = opts.accessLog === false ? [] : ['--access-log'];
+    // Access logs are not implemented in the proxy yet; `accessLog` is accepted and ignored until they are.
+    const logArgs: string[] = [];
     if (sidecar) {
       locals.forEach((w, i) => {
         proxies.push(

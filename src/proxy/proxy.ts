@@ -23,6 +23,8 @@ const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error'];
 export interface ProxyWorkload {
   namespace: string;
   name: string;
+  /** This workload's own join token (node mode hosting several service accounts); default: the proxy's --token. */
+  token?: string;
   labels?: Record<string, string>;
   service?: string;
   serviceAccount?: string;
@@ -124,7 +126,8 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   const certStarts: Promise<void>[] = [];
   for (const w of opts.workloads) {
     const key = `${w.namespace}/${w.name}`;
-    const sa = w.serviceAccount ?? (claims.namespace === w.namespace ? claims.serviceAccount : undefined) ?? w.service ?? w.name;
+    const wClaims = w.token ? peekTokenClaims(w.token) : claims;
+    const sa = w.serviceAccount ?? (wClaims.namespace === w.namespace ? wClaims.serviceAccount : undefined) ?? w.service ?? w.name;
     const spiffeId = `spiffe://${trustDomain}/ns/${w.namespace}/sa/${sa}`;
     let t = identities.get(spiffeId);
     if (!t) {
@@ -134,8 +137,9 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
         if (si) source = new StaticCertificateSource(si);
       }
       if (!source) {
-        if (!opts.token) throw new Error(`workload ${key}: no certificate source (need --token to request one from the CA)`);
-        source = createCertificateManager(opts.controlAddress ?? '127.0.0.1:15010', opts.token, spiffeId, certStarts, log);
+        const token = w.token ?? opts.token;
+        if (!token) throw new Error(`workload ${key}: no certificate source (need --token to request one from the CA)`);
+        source = createCertificateManager(opts.controlAddress ?? '127.0.0.1:15010', token, spiffeId, certStarts, log, id);
       }
       t = new WorkloadTls(spiffeId, trustDomain, source);
       t.on('error', (err: Error) => log('error', `certificate for ${spiffeId}: ${err.message}`));
@@ -191,10 +195,12 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     if (err) throw new Error(`static config: ${err}`);
     store.received.listeners = store.received.clusters = true;
   } else {
-    if (!opts.token) throw new Error('a token is needed to reach the control plane (--token)');
+    const token = opts.token ?? opts.workloads.find((w) => w.token)?.token;
+    if (!token) throw new Error('a token is needed to reach the control plane (--token)');
     xds = new XdsClient({
       address: opts.controlAddress ?? '127.0.0.1:15010',
-      token: opts.token,
+      token,
+      extraTokens: opts.workloads.flatMap((w) => (w.token ? [w.token] : [])),
       node: { id, metadata: nodeMetadata(await withPorts(opts, mode), mode) },
       store,
       log,
@@ -376,8 +382,9 @@ function createCertificateManager(
   spiffeId: string,
   starts: Promise<void>[],
   log: (l: LogLevel, m: string) => void,
+  proxyId: string,
 ): CertificateSource {
-  const cm = new CertificateManager({ caAddress, token, spiffeId });
+  const cm = new CertificateManager({ caAddress, token, spiffeId, proxyId });
   cm.on('renewFailed', (e: { error?: Error; retryInMs?: number }) =>
     log('warn', `certificate for ${spiffeId}: ${e.error?.message ?? 'request failed'}; retrying in ${Math.round((e.retryInMs ?? 0) / 1000)}s`),
   );

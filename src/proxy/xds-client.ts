@@ -42,6 +42,8 @@ export interface TypeStatus {
 export interface XdsClientOptions {
   address: string;
   token: string;
+  /** Further join tokens (node mode: one per hosted service account); sent as x-trellis-token metadata. */
+  extraTokens?: string[];
   node: { id: string; metadata: Record<string, unknown> };
   store: StateStore;
   log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
@@ -109,6 +111,8 @@ export class XdsClient extends EventEmitter {
     if (this.closed) return;
     const md = new grpc.Metadata();
     md.set('authorization', `Bearer ${this.opts.token}`);
+    // grpc-js allows one authorization value; further tokens travel as x-trellis-token.
+    for (const t of this.opts.extraTokens ?? []) if (t !== this.opts.token) md.add('x-trellis-token', t);
     const typed = (this.client as unknown as Record<string, (m: grpc.Metadata) => grpc.ClientDuplexStream<Obj, Obj>>).StreamAggregatedResources(md);
     this.call = typed;
     let gotResponse = false;
