@@ -88,6 +88,24 @@ test('a proxy may only register workloads its token grants', () => {
   assert.deepEqual(r.registerProxy('p2', [], undefined), []);
 });
 
+test('a node-mode proxy with one token per service account registers each workload its tokens grant, and no other', () => {
+  const r = new Registry();
+  r.setResources([]);
+  const grants = [
+    { namespace: 'default', serviceAccount: 'a' },
+    { namespace: 'default', serviceAccount: 'b' },
+  ];
+  const metas = [
+    { name: 'a1', namespace: 'default', serviceAccount: 'a', inboundPort: 18101, outboundPort: 18100 },
+    { name: 'b1', namespace: 'default', serviceAccount: 'b', inboundPort: 18103, outboundPort: 18102 },
+  ];
+  assert.deepEqual(r.registerProxy('node1', metas, grants).map((w) => w.name), ['a1', 'b1']);
+  assert.throws(
+    () => r.registerProxy('node2', [{ name: 'c1', namespace: 'default', serviceAccount: 'c' }], grants),
+    (e: unknown) => e instanceof RegistrationError && /grants default\/a, default\/b/.test(e.message),
+  );
+});
+
 test('a disconnected proxy turns UNHEALTHY, then leaves after the grace period; reconnecting cancels it', async () => {
   const r = new Registry({ graceMs: 200 });
   r.setResources([]);
