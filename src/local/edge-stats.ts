@@ -26,7 +26,10 @@ interface EdgeTotals {
 
 const key = (l: Record<string, string>) => `${l.source_namespace ?? ''}/${l.source_workload ?? ''}>${l.destination_workload ?? ''}|${l.destination_service ?? ''}`;
 
-/** Folds `reporter="destination"` series (the side that saw the verified peer identity) into edges. */
+/**
+ * Folds `reporter="source"` series into edges: every mesh call has a source-side proxy, while the
+ * destination side reports per request only when its inbound parses HTTP (L7).
+ */
 export function edgeTotals(samples: Sample[]): Map<string, EdgeTotals> {
   const edges = new Map<string, EdgeTotals>();
   const get = (l: Record<string, string>) => {
@@ -49,7 +52,7 @@ export function edgeTotals(samples: Sample[]): Map<string, EdgeTotals> {
     return e;
   };
   for (const s of samples) {
-    if (s.labels.reporter !== 'destination') continue;
+    if (s.labels.reporter !== 'source') continue;
     if (s.name === 'trellis_requests_total') {
       const e = get(s.labels);
       e.total += s.value;
