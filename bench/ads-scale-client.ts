@@ -1,13 +1,16 @@
-// Benchmark worker: many lightweight ADS clients on raw grpc-js streams; responses parsed just enough to ACK.
+// Benchmark worker: many simulated sidecars, each its own ADS stream on its own connection, subscribing like the proxy.
 import * as grpc from '@grpc/grpc-js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, messageType } from '../src/xds/protos.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, messageType } from '../src/xds/protos.js';
 import { jsonToStruct } from '../src/control/struct.js';
 
 interface Parsed {
   version: string;
   typeUrl: string;
   nonce: string;
+  /** Name of every resource (Cluster/Listener/RouteConfiguration/Secret field 1, CLA cluster_name field 1). */
   names: string[];
+  /** CDS: the EDS service names to subscribe (type EDS clusters only). LDS: the RDS route names the listeners use. */
+  follow: string[];
 }
 
 /** Reads a varint at pos; returns [value, nextPos]. */
@@ -22,7 +25,7 @@ function varint(b: Buffer, pos: number): [number, number] {
   }
 }
 
-/** Iterates length-delimited and varint fields of one message level. */
+/** Iterates the fields of one message level (length-delimited as sub-buffers, varints as numbers). */
 function* fields(b: Buffer): Generator<[number, Buffer | number]> {
   let pos = 0;
   while (pos < b.length) {
@@ -45,25 +48,69 @@ function* fields(b: Buffer): Generator<[number, Buffer | number]> {
   }
 }
 
-/** DiscoveryResponse -> version, type, nonce and the resource names (field 1 of every resource type served here). */
+function sub(b: Buffer, field: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const [f, v] of fields(b)) if (f === field && Buffer.isBuffer(v)) out.push(v);
+  return out;
+}
+
+const HCM_URL = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+
+/** Cluster: name=1, type=2 (EDS=3), eds_cluster_config=3 { service_name=2 }. Returns the EDS name or undefined. */
+function edsNameOf(cluster: Buffer, name: string): string | undefined {
+  let type = 0;
+  let service = '';
+  for (const [f, v] of fields(cluster)) {
+    if (f === 2 && typeof v === 'number') type = v;
+    else if (f === 3 && Buffer.isBuffer(v)) for (const s of sub(v, 2)) service = s.toString();
+  }
+  return type === 3 ? service || name : undefined;
+}
+
+/** Listener: filter_chains=3 { filters=3 { typed_config=4 Any{type_url=1,value=2} } }; HCM rds=3 { route_config_name=2 }. */
+function rdsNamesOf(listener: Buffer): string[] {
+  const out: string[] = [];
+  for (const chain of sub(listener, 3))
+    for (const filter of sub(chain, 3))
+      for (const any of sub(filter, 4)) {
+        let url = '';
+        let value: Buffer | undefined;
+        for (const [f, v] of fields(any)) {
+          if (f === 1 && Buffer.isBuffer(v)) url = v.toString();
+          else if (f === 2 && Buffer.isBuffer(v)) value = v;
+        }
+        if (url !== HCM_URL || !value) continue;
+        for (const rds of sub(value, 3)) for (const n of sub(rds, 2)) out.push(n.toString());
+      }
+  return out;
+}
+
+/** DiscoveryResponse -> version, type, nonce, resource names, and what the proxy would subscribe next. */
 function parseResponse(b: Buffer): Parsed {
-  const out: Parsed = { version: '', typeUrl: '', nonce: '', names: [] };
+  const out: Parsed = { version: '', typeUrl: '', nonce: '', names: [], follow: [] };
+  const resources: Buffer[] = [];
   for (const [f, v] of fields(b)) {
     if (!Buffer.isBuffer(v)) continue;
     if (f === 1) out.version = v.toString();
     else if (f === 4) out.typeUrl = v.toString();
     else if (f === 5) out.nonce = v.toString();
-    else if (f === 2) {
-      for (const [af, av] of fields(v)) {
-        if (af !== 2 || !Buffer.isBuffer(av)) continue;
-        for (const [rf, rv] of fields(av)) {
-          if (rf === 1 && Buffer.isBuffer(rv)) {
-            out.names.push(rv.toString());
-            break;
-          }
-        }
+    else if (f === 2) resources.push(v);
+  }
+  for (const any of resources) {
+    const value = sub(any, 2)[0];
+    if (!value) continue;
+    let name = '';
+    for (const [rf, rv] of fields(value)) {
+      if (rf === 1 && Buffer.isBuffer(rv)) {
+        name = rv.toString();
+        break;
       }
     }
+    out.names.push(name);
+    if (out.typeUrl === CLUSTER_TYPE) {
+      const eds = edsNameOf(value, name);
+      if (eds) out.follow.push(eds);
+    } else if (out.typeUrl === LISTENER_TYPE) out.follow.push(...rdsNamesOf(value));
   }
   return out;
 }
@@ -80,57 +127,80 @@ const METHOD = {
 };
 const Ctor = grpc.makeGenericClientConstructor({ StreamAggregatedResources: METHOD }, 'Ads');
 
-function startClient(addr: string, token: string, i: number): void {
-  const client = new Ctor(addr, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+interface Opts {
+  addr: string;
+  token: string;
+  services: number;
+}
+
+/** One simulated sidecar: workload wl-<i> of service svc-<i % services>, with the proxy's subscription flow. */
+function startClient(o: Opts, i: number): void {
+  // A local subchannel pool gives every sidecar its own HTTP/2 connection, as real proxies have.
+  const client = new Ctor(o.addr, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    'grpc.use_local_subchannel_pool': 1,
+  });
   const md = new grpc.Metadata();
-  md.set('authorization', `Bearer ${token}`);
+  md.set('authorization', `Bearer ${o.token}`);
   const stream = (client as any).StreamAggregatedResources(md) as grpc.ClientDuplexStream<object, Parsed>;
-  const name = `client-${i}`;
+  const name = `wl-${i}`;
+  const svc = `svc-${i % o.services}`;
+  // Our proxy sends the node on every request; so does this client.
   const node = {
-    id: `bench~127.0.0.1~${name}`,
+    id: `sidecar~127.0.0.1~${name}`,
+    cluster: 'trellis',
+    user_agent_name: 'trellis-proxy',
     metadata: jsonToStruct({
       TRELLIS_PROXY: '1',
       PROXY_KIND: 'sidecar',
-      WORKLOADS: [{ name, namespace: 'default', serviceAccount: 'bench', service: `svc-${i % 50}`, ports: [{ name: 'http', port: 8080, protocol: 'HTTP' }], address: '127.0.0.1', inboundPort: 20000 + i, outboundPort: 30000 + i }],
+      VERSION: 'bench',
+      WORKLOADS: [
+        {
+          name,
+          namespace: 'default',
+          labels: { app: svc, version: 'v1' },
+          serviceAccount: 'bench',
+          service: svc,
+          ports: [{ name: 'http', port: 8080, protocol: 'HTTP' }],
+          address: '127.0.0.1',
+          inboundPort: 20000 + i,
+          outboundPort: 40000 + i,
+        },
+      ],
     }),
   };
-  let first = true;
-  const send = (type: string, names: string[], nonce = '', version = '') => {
-    stream.write({ node: first ? node : undefined, type_url: type, resource_names: names, response_nonce: nonce, version_info: version });
-    first = false;
+  const state = new Map<string, { names: string[]; version: string; nonce: string }>();
+  for (const t of [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE]) state.set(t, { names: t === SECRET_TYPE ? ['ROOTCA'] : [], version: '', nonce: '' });
+  const send = (type: string) => {
+    const s = state.get(type)!;
+    stream.write({ node, type_url: type, resource_names: s.names, response_nonce: s.nonce, version_info: s.version });
   };
-  let edsSubscribed = false;
-  let rdsSubscribed = false;
+  const resubscribe = (type: string, names: string[]) => {
+    const s = state.get(type)!;
+    const sorted = [...new Set(names)].sort();
+    if (sorted.join('\n') === s.names.join('\n')) return;
+    s.names = sorted;
+    send(type);
+  };
   stream.on('data', (r: Parsed) => {
-    if (r.typeUrl === CLUSTER_TYPE) {
-      send(CLUSTER_TYPE, [], r.nonce, r.version);
-      const eds = r.names.filter((n) => n.startsWith('outbound|'));
-      if (!edsSubscribed) {
-        edsSubscribed = true;
-        send(ENDPOINT_TYPE, eds);
-      }
-    } else if (r.typeUrl === LISTENER_TYPE) {
-      send(LISTENER_TYPE, [], r.nonce, r.version);
-      if (!rdsSubscribed) {
-        rdsSubscribed = true;
-        send(ROUTE_TYPE, [`outbound|default/${name}`]);
-      }
-    } else {
-      // EDS/RDS: ACK with the same names we asked for
-      send(r.typeUrl, r.typeUrl === ROUTE_TYPE ? [`outbound|default/${name}`] : lastEds, r.nonce, r.version);
-    }
-    if (r.typeUrl === CLUSTER_TYPE) lastEds = r.names.filter((n) => n.startsWith('outbound|'));
+    const s = state.get(r.typeUrl);
+    if (!s) return;
+    s.nonce = r.nonce;
+    s.version = r.version;
+    send(r.typeUrl); // ACK
+    if (r.typeUrl === CLUSTER_TYPE) resubscribe(ENDPOINT_TYPE, r.follow);
+    else if (r.typeUrl === LISTENER_TYPE) resubscribe(ROUTE_TYPE, r.follow);
   });
-  let lastEds: string[] = [];
   stream.on('error', (e) => process.send?.({ error: `${name}: ${e.message}` }));
-  send(CLUSTER_TYPE, []);
-  send(LISTENER_TYPE, []);
+  send(CLUSTER_TYPE);
+  send(LISTENER_TYPE);
+  send(SECRET_TYPE);
 }
 
-// argv: addr token from count
-const [addr, token, from, count] = process.argv.slice(2);
+// argv: addr token from count services
+const [addr, token, from, count, services] = process.argv.slice(2);
 process.on('message', (m: { go?: boolean; exit?: boolean }) => {
-  if (m.go) for (let i = Number(from); i < Number(from) + Number(count); i++) startClient(addr, token, i);
+  if (m.go) for (let i = Number(from); i < Number(from) + Number(count); i++) startClient({ addr, token, services: Number(services) }, i);
   if (m.exit) process.exit(0);
 });
 process.send?.({ ready: true });

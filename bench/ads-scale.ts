@@ -1,25 +1,19 @@
 // ADS scale benchmark: 1,000 simulated sidecars and 5,000 endpoints against one in-process control plane.
-// Run: node --import tsx bench/ads-scale.ts   (env CLIENTS, ENDPOINTS, CHANGES, WORKERS to resize)
+// Run: node --import tsx bench/ads-scale.ts   (env CLIENTS, ENDPOINTS, SERVICES, CHANGES, WORKERS to resize)
 import { fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Resource } from '../src/api/types.js';
 import { startControlPlane } from '../src/control/control-plane.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../src/xds/protos.js';
-import { compileForProxy } from '../src/control/compile/index.js';
-import type { CompileInput, ProxyDescriptor, XdsSnapshot } from '../src/control/model.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../src/xds/protos.js';
 
 const CLIENTS = Number(process.env.CLIENTS ?? 1000);
 const ENDPOINTS = Number(process.env.ENDPOINTS ?? 5000);
-const CHANGES = Number(process.env.CHANGES ?? 6);
+const CHANGES = Number(process.env.CHANGES ?? 20);
 const WORKERS = Number(process.env.WORKERS ?? 2);
-const SERVICES = 50;
-/** real: compileForProxy for every proxy. template: compile once per config generation and derive each proxy's
- * snapshot from it (per-proxy listeners, routes and inbound cluster; shared clusters and endpoints), i.e. what a
- * compiler that memoizes caller-independent parts per CompileInput would hand the ADS server. */
-const COMPILE = process.env.COMPILE ?? 'template';
-const TYPES = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE];
+const SERVICES = Number(process.env.SERVICES ?? 200);
+const TYPES = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MB`;
@@ -49,40 +43,11 @@ function vs(timeout: string): Resource {
   return { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'svc-0', namespace: 'default' }, spec: { hosts: ['svc-0'], http: [{ timeout, route: [{ destination: { host: 'svc-0' } }] }] } };
 }
 
-function templateCompiler(): typeof compileForProxy {
-  const templates = new WeakMap<CompileInput, { snap: XdsSnapshot; workload: string }>();
-  return (input: CompileInput, proxy: ProxyDescriptor, subs?: { listeners?: string[] }): XdsSnapshot => {
-    let t = templates.get(input);
-    if (!t) {
-      t = { snap: compileForProxy(input, proxy, subs), workload: proxy.workloads[0]?.name ?? '' };
-      templates.set(input, t);
-    }
-    const mine = proxy.workloads[0]?.name ?? '';
-    if (mine === t.workload) return t.snap;
-    const out: XdsSnapshot = {};
-    for (const [type, byName] of Object.entries(t.snap)) {
-      out[type] = {};
-      for (const [name, obj] of Object.entries(byName)) {
-        if (!name.includes(`/${t.workload}`)) out[type][name] = obj;
-        else {
-          const n = name.replace(`/${t.workload}`, `/${mine}`);
-          out[type][n] = 'cluster_name' in obj ? { ...obj, cluster_name: n } : { ...obj, name: n };
-        }
-      }
-    }
-    return out;
-  };
-}
-
 async function main(): Promise<void> {
+  const load0 = loadavg();
   const dir = await mkdtemp(join(tmpdir(), 'trellis-bench-'));
-  const cp = await startControlPlane({
-    stateDir: dir,
-    store: 'memory',
-    grpcListen: '127.0.0.1:0',
-    httpListen: '127.0.0.1:0',
-    compile: COMPILE === 'real' ? compileForProxy : templateCompiler(),
-  });
+  // The control plane exactly as `trellis control` builds it: real compiler, registry, ADS server, CA and tokens.
+  const cp = await startControlPlane({ stateDir: dir, store: 'memory', grpcListen: '127.0.0.1:0', httpListen: '127.0.0.1:0' });
   await cp.store.apply([...config(), vs('5s')]);
   const token = await cp.tokens.create({ namespace: 'default', serviceAccount: 'bench' });
   const rssBefore = process.memoryUsage().rss;
@@ -91,33 +56,37 @@ async function main(): Promise<void> {
   const workers = [];
   for (let w = 0; w < WORKERS; w++) {
     const n = Math.min(per, CLIENTS - w * per);
-    const child = fork(join(import.meta.dirname, 'ads-scale-client.ts'), [`127.0.0.1:${cp.grpcPort}`, token, String(w * per), String(n)], {
-      execArgv: ['--import', 'tsx'],
-    });
+    const args = [`127.0.0.1:${cp.grpcPort}`, token, String(w * per), String(n), String(SERVICES)];
+    const child = fork(join(import.meta.dirname, 'ads-scale-client.ts'), args, { execArgv: ['--import', 'tsx'] });
     child.on('message', (m: { error?: string }) => m.error && console.error(m.error));
     workers.push(child);
   }
   // Worker start-up (loading TypeScript and protos) is not the control plane's time: start the clock at "go".
   await Promise.all(workers.map((w) => new Promise<void>((r) => w.on('message', (m: { ready?: boolean }) => m.ready && r()))));
+  const cpu0 = process.cpuUsage();
   const t0 = Date.now();
   for (const w of workers) w.send({ go: true });
   const allSynced = () => TYPES.every((t) => cp.ads.ackedSince(t, 0).acked === CLIENTS);
-  const deadline = Date.now() + 60_000;
-  while (!allSynced() && Date.now() < deadline) {
+  const deadline = Date.now() + 120_000;
+  // Every registration changes EDS for everyone: sync is when every client has ACKed every type and nothing is outstanding.
+  const settled = () => allSynced() && cp.ads.proxies().every((p) => Object.values(p.types).every((s) => s.state === 'SYNCED'));
+  while (Date.now() < deadline && !settled()) {
     await sleep(25);
-    if (process.env.DEBUG) console.error(Date.now() - t0, cp.ads.connectionCount, TYPES.map((t) => cp.ads.ackedSince(t, 0).acked).join(" "));
+    if (process.env.DEBUG) console.error(Date.now() - t0, cp.ads.connectionCount, TYPES.map((t) => cp.ads.ackedSince(t, 0).acked).join(' '));
   }
-  // Registration of 1,000 workloads changes EDS for everyone; count sync once the last push is acknowledged.
-  while (Date.now() < deadline && !(allSynced() && cp.ads.proxies().every((p) => Object.values(p.types).every((s) => s.state === 'SYNCED')))) await sleep(50);
   const initialSync = Date.now() - t0;
-  const synced = allSynced();
+  const syncCpu = process.cpuUsage(cpu0);
+  const synced = settled();
   if (!synced || process.env.DEBUG) {
     const states: Record<string, number> = {};
     for (const p of cp.ads.proxies()) for (const [t, st] of Object.entries(p.types)) states[`${t}:${st.state}`] = (states[`${t}:${st.state}`] ?? 0) + 1;
     console.error('sync states', cp.ads.connectionCount, JSON.stringify(states));
   }
+  await sleep(500);
+  const memSync = process.memoryUsage();
 
   const latencies: number[] = [];
+  const byType: Record<string, number[]> = { eds: [], rds: [] };
   for (let i = 0; i < CHANGES; i++) {
     await sleep(300);
     const type = i % 2 === 0 ? ENDPOINT_TYPE : ROUTE_TYPE;
@@ -125,33 +94,45 @@ async function main(): Promise<void> {
     if (type === ENDPOINT_TYPE) await cp.store.apply([entry(i, 9000 + i)]);
     else await cp.store.apply([vs(`${6 + i}s`)]);
     const until = Date.now() + 20_000;
-    while (cp.ads.ackedSince(type, start).acked < CLIENTS && Date.now() < until) await sleep(5);
+    while (cp.ads.ackedSince(type, start).acked < CLIENTS && Date.now() < until) await sleep(2);
     const r = cp.ads.ackedSince(type, start);
-    latencies.push(r.acked === CLIENTS ? r.lastAckAt - start : Number.NaN);
+    const ms = r.acked === CLIENTS ? r.lastAckAt - start : Number.NaN;
+    latencies.push(ms);
+    byType[type === ENDPOINT_TYPE ? 'eds' : 'rds'].push(ms);
   }
   const mem = process.memoryUsage();
-  const rss = mem.rss;
   const maxRss = process.resourceUsage().maxRSS * 1024;
-  const sorted = latencies.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  const p99 = sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)] : Number.NaN;
+  const pct = (xs: number[], p: number) => {
+    const sorted = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+    return sorted.length < xs.length || !sorted.length ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * p) - 1)];
+  };
+  const p99 = pct(latencies, 0.99);
+  const load1 = loadavg();
 
   const rows: [string, string, string][] = [
-    ['clients (sidecars, raw grpc-js streams)', String(CLIENTS), ''],
-    ['endpoints', String(ENDPOINTS), `${SERVICES} services`],
-    ['compile mode', COMPILE, COMPILE === 'real' ? 'compileForProxy per proxy' : 'one compile per change, per-proxy parts derived'],
-    ['initial sync of all clients (CDS+EDS+LDS+RDS ACKed)', synced ? `${initialSync} ms` : `NOT SYNCED after ${initialSync} ms`, '<= 5000 ms'],
+    ['clients (sidecars: own ADS stream and connection each)', String(CLIENTS), `${WORKERS} client processes`],
+    ['endpoints', String(ENDPOINTS), `${SERVICES} services, ${CLIENTS} sidecar workloads + ${Math.max(0, ENDPOINTS - CLIENTS)} WorkloadEntries`],
+    ['initial sync of all clients (CDS+EDS+LDS+RDS+SDS ACKed)', synced ? `${initialSync} ms` : `NOT SYNCED after ${initialSync} ms`, '<= 5000 ms'],
+    ['control-plane CPU during initial sync (user+sys)', `${Math.round((syncCpu.user + syncCpu.system) / 1000)} ms`, ''],
     ['change -> last client ACK, p99', `${p99} ms`, '<= 500 ms'],
+    ['change -> last client ACK, median EDS / RDS', `${pct(byType.eds, 0.5)} / ${pct(byType.rds, 0.5)} ms`, ''],
     ['change -> last client ACK, each', latencies.join(', ') + ' ms', `${CHANGES} changes, EDS and RDS alternating`],
-    ['control-plane RSS after sync', mb(rss), '<= 300 MB'],
+    ['control-plane RSS after sync / after changes', `${mb(memSync.rss)} / ${mb(mem.rss)}`, '<= 300 MB'],
     ['control-plane peak RSS', mb(maxRss), ''],
-    ['control-plane heap used / total / external', `${mb(mem.heapUsed)} / ${mb(mem.heapTotal)} / ${mb(mem.external)}`, ''],
+    ['control-plane heap used / external (after changes)', `${mb(mem.heapUsed)} / ${mb(mem.external)}`, ''],
     ['control-plane RSS before clients', mb(rssBefore), ''],
     ['distinct encoded resources held', String(cp.ads.encodedResources), ''],
+    ['load average (1 min) at start / end', `${load0[0].toFixed(2)} / ${load1[0].toFixed(2)}`, ''],
   ];
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
-  console.log(`\nADS scale benchmark — node ${process.version}, command: CLIENTS=${CLIENTS} ENDPOINTS=${ENDPOINTS} COMPILE=${COMPILE} node --import tsx bench/ads-scale.ts`);
+  const env = ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]} `).join('');
+  console.log(`\nADS scale benchmark — node ${process.version}, command: ${env}CLIENTS=${CLIENTS} ENDPOINTS=${ENDPOINTS} SERVICES=${SERVICES} node --import tsx bench/ads-scale.ts`);
   for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`);
+  console.log(
+    'RESULT ' +
+      JSON.stringify({ sync: synced ? initialSync : null, syncCpu: Math.round((syncCpu.user + syncCpu.system) / 1000), p99, eds: pct(byType.eds, 0.5), rds: pct(byType.rds, 0.5), rssSync: Math.round(memSync.rss / 1048576), rss: Math.round(mem.rss / 1048576), peak: Math.round(maxRss / 1048576), load: [load0[0], load1[0]] }),
+  );
 
   for (const w of workers) w.send({ exit: true });
   await cp.close();

@@ -12,6 +12,7 @@ import {
   type Res,
   byAge,
   nsOf,
+  ofKind,
   refOf,
 } from './spec.js';
 import {
@@ -42,7 +43,7 @@ export function gatewayRoutesFor(ctx: RouteContext, svc: ServiceInfo, port: Serv
 }
 
 function attachedRoutes(ctx: RouteContext, svc: ServiceInfo, port: ServicePort): GwRoute[] {
-  return (ctx.resources.filter((r) => r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute') as GwRoute[])
+  return ([...ofKind(ctx.resources, 'HTTPRoute'), ...ofKind(ctx.resources, 'GRPCRoute')] as GwRoute[])
     .filter((r) =>
       (r.spec?.parentRefs ?? []).some(
         (p) =>

@@ -1,19 +1,21 @@
 // Compiler entry point: (config resources + registry + mesh settings) -> the xDS snapshot one proxy needs.
+import { createHash } from 'node:crypto';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../xds/protos.js';
-import type { CompileInput, ProxyDescriptor, ServiceInfo, ServicePort, XdsSnapshot } from '../model.js';
+import type { CompileInput, ProxyDescriptor, ServiceInfo, ServicePort, WorkloadInstance, XdsSnapshot } from '../model.js';
 import { inboundCluster, outboundCluster } from './clusters.js';
 import { subsetLabels } from './destination-rules.js';
-import { loadAssignment } from './endpoints.js';
+import { loadAssignment, loadAssignments } from './endpoints.js';
+import { Interner } from './intern.js';
 import { localityPlan } from './locality.js';
 import { ServiceIndex, inboundClusterName, portProtocol } from './hosts.js';
 import { inboundListener, outboundListener, upstreamListeners } from './listeners.js';
 import { proxylessListener, resolveListenerName, PROXYLESS_NAMESPACE } from './proxyless.js';
 import { RouteContext } from './route-context.js';
-import { outboundRouteConfig, proxylessRouteConfig } from './route-configs.js';
+import { outboundRouteConfig, outboundRouteName, proxylessRouteConfig } from './route-configs.js';
 import { FAULT_FILTER, clustersOfRoute } from './route-parts.js';
 import { rootCaSecret } from './secrets.js';
 import { memo } from './memo.js';
-import { asRes } from './spec.js';
+import { type Res, asRes } from './spec.js';
 
 export interface CompileResult {
   snapshot: XdsSnapshot;
@@ -49,10 +51,10 @@ function addOutbound(
   subset: string | undefined,
 ): void {
   const { policy, dr, drRef } = ctx.policy(svc, port.port, subset);
-  const cluster = outboundCluster({ svc, port, subset, policy, destinationRule: drRef, proxyless: ctx.caller.proxyless });
-  const name = cluster.name as string;
+  const built = outboundCluster({ svc, port, subset, policy, destinationRule: drRef, proxyless: ctx.caller.proxyless });
+  const name = built.name as string;
   if (snap[CLUSTER_TYPE][name]) return;
-  snap[CLUSTER_TYPE][name] = cluster;
+  snap[CLUSTER_TYPE][name] = sharedObjects.get(`cluster\n${JSON.stringify(built)}`, '', () => built);
   let labels: Record<string, string> | undefined;
   if (subset) {
     labels = subsetLabels(dr, subset);
@@ -83,12 +85,18 @@ function addReferenced(input: CompileInput, ctx: RouteContext, snap: XdsSnapshot
   }
 }
 
+interface SharedPart {
+  part: XdsSnapshot;
+  notes: string[];
+}
+
 /** Every service port's cluster plus one per DestinationRule subset (CDS is state of the world). */
-function addAllOutbound(input: CompileInput, ctx: RouteContext, snap: XdsSnapshot, notes: string[]): void {
-  // Shared by every proxy whose callers live in the same namespace: computed once per generation.
+function sharedOutbound(input: CompileInput, ctx: RouteContext): SharedPart {
+  // Shared by every proxy whose callers live in the same namespace and locality: computed once per generation,
+  // and the very same maps as the generation before when no cluster or load assignment in them changed.
   const loc = ctx.caller.locality;
   const key = `outbound:${ctx.caller.namespace}:${ctx.caller.proxyless}:${loc?.region ?? ''}/${loc?.zone ?? ''}/${loc?.subZone ?? ''}`;
-  const shared = memo(input, key, () => {
+  return memo(input, key, () => {
     const part = emptySnapshot();
     const partNotes: string[] = [];
     for (const svc of ctx.index.services) {
@@ -98,14 +106,71 @@ function addAllOutbound(input: CompileInput, ctx: RouteContext, snap: XdsSnapsho
         for (const s of dr?.spec?.subsets ?? []) addOutbound(input, ctx, part, partNotes, svc, port, s.name);
       }
     }
-    return { part, notes: partNotes };
+    const parts = [...Object.values(part[CLUSTER_TYPE]), null, ...Object.values(part[ENDPOINT_TYPE]), null, ...partNotes];
+    return sharedObjects.get(key, parts, () => ({ part, notes: partNotes }));
   });
+}
+
+function addAllOutbound(input: CompileInput, ctx: RouteContext, snap: XdsSnapshot, notes: string[]): void {
+  const shared = sharedOutbound(input, ctx);
   Object.assign(snap[CLUSTER_TYPE], shared.part[CLUSTER_TYPE]);
   Object.assign(snap[ENDPOINT_TYPE], shared.part[ENDPOINT_TYPE]);
   notes.push(...shared.notes);
 }
 
-function compileTrellis(input: CompileInput, proxy: ProxyDescriptor, index: ServiceIndex, snap: XdsSnapshot, notes: string[]): void {
+/**
+ * Compiled objects kept across generations: clusters, shared parts, each workload's own resources and each proxy's
+ * snapshot. Handing out the same object when its inputs are unchanged is what lets the ADS server skip re-encoding
+ * and resending it (it recognises resources by identity).
+ */
+const sharedObjects = new Interner();
+const workloadParts = new Interner();
+const proxySnapshots = new Interner();
+
+/** Kinds that cannot change a workload's listeners or inbound clusters (they shape routes, clusters and endpoints). */
+const NOT_LISTENER_INPUTS = new Set(['Service', 'ServiceEntry', 'WorkloadEntry', 'VirtualService', 'DestinationRule', 'HTTPRoute', 'GRPCRoute', 'TrafficSplit']);
+
+/** Fingerprint of everything besides the workload itself that its listeners depend on (once per generation). */
+function listenerInputs(input: CompileInput, resources: Res[], index: ServiceIndex): string {
+  return memo(input, 'listenerInputs', () => {
+    const h = createHash('sha1');
+    h.update(JSON.stringify(input.mesh));
+    for (const r of resources) if (!NOT_LISTENER_INPUTS.has(r.kind)) h.update(JSON.stringify(r));
+    // Upstream listeners resolve their targets against the service index.
+    for (const svc of index.services) h.update(JSON.stringify([svc.fqdn, svc.aliases, svc.ports]));
+    return h.digest('base64');
+  });
+}
+
+interface WorkloadPart {
+  listeners: { name: string }[];
+  clusters: { name: string }[];
+  routeName: string;
+  upstreamClusters: string[];
+  notes: string[];
+}
+
+/** A workload's own listeners and inbound clusters, rebuilt only when it or what listeners read changed. */
+function workloadPart(input: CompileInput, resources: Res[], index: ServiceIndex, w: WorkloadInstance): WorkloadPart {
+  const routeName = outboundRouteName(resources, w.namespace, w.labels);
+  const fp = `${routeName}\n${listenerInputs(input, resources, index)}\n${JSON.stringify(w)}`;
+  return workloadParts.get(`${w.proxy?.id ?? ''}|${w.namespace}/${w.name}`, fp, () => {
+    const notes: string[] = [];
+    const listeners = [outboundListener(w, routeName), inboundListener(resources, input.mesh, w, notes)] as { name: string }[];
+    const upstreamClusters: string[] = [];
+    for (const u of upstreamListeners(resources, index, w)) {
+      listeners.push(u.listener);
+      upstreamClusters.push(u.cluster);
+    }
+    const clusters = w.ports.map((p) => {
+      const name = inboundClusterName(p.port, w.namespace, w.name);
+      return inboundCluster(name, '127.0.0.1', p.port, portProtocol(p)) as { name: string };
+    });
+    return { listeners, clusters, routeName, upstreamClusters, notes };
+  });
+}
+
+function compileTrellis(input: CompileInput, proxy: ProxyDescriptor, index: ServiceIndex, notes: string[]): XdsSnapshot {
   const resources = asRes(input.resources);
   const first = proxy.workloads[0];
   // Clusters are per proxy; in node mode DestinationRule lookup uses the first hosted workload's namespace.
@@ -115,26 +180,52 @@ function compileTrellis(input: CompileInput, proxy: ProxyDescriptor, index: Serv
     proxyless: false,
     locality: first?.locality,
   });
-  const upstreamClusters: string[] = [];
-  for (const w of proxy.workloads) {
-    const ctx = new RouteContext(input, resources, index, input.mesh, { namespace: w.namespace, labels: w.labels, proxyless: false });
-    const out = outboundListener(w) as { name: string };
-    snap[LISTENER_TYPE][out.name] = out;
-    const inb = inboundListener(resources, input.mesh, w, notes) as { name: string };
-    snap[LISTENER_TYPE][inb.name] = inb;
-    for (const u of upstreamListeners(resources, index, w)) {
-      snap[LISTENER_TYPE][u.listener.name] = u.listener;
-      upstreamClusters.push(u.cluster);
+  const shared = sharedOutbound(input, clusterCtx);
+  const own = proxy.workloads.map((w) => workloadPart(input, resources, index, w));
+  const routeConfigs = proxy.workloads.map((w, i) =>
+    memo(input, `rc:${own[i].routeName}`, () => {
+      const ctx = new RouteContext(input, resources, index, input.mesh, { namespace: w.namespace, labels: w.labels, proxyless: false });
+      return outboundRouteConfig(ctx, own[i].routeName) as { name: string };
+    }),
+  );
+  // Clusters routes or upstreams name that the shared part lacks (rare: e.g. a subset no DestinationRule defines).
+  const extra = emptySnapshot();
+  const extraNotes: string[] = [];
+  const referenced = new Set<string>(own.flatMap((o) => o.upstreamClusters));
+  for (const rc of routeConfigs) for (const c of referencedClusters(rc)) referenced.add(c);
+  const missing = [...referenced].filter((n) => !shared.part[CLUSTER_TYPE][n]);
+  if (missing.length) addReferenced(input, clusterCtx, extra, extraNotes, missing);
+  const secret = rootCa(input.trustBundlePem);
+  for (const o of own) notes.push(...o.notes);
+  notes.push(...shared.notes, ...extraNotes);
+
+  const parts = [shared, secret, ...own, ...routeConfigs, ...Object.values(extra[CLUSTER_TYPE]), null, ...Object.values(extra[ENDPOINT_TYPE])];
+  return proxySnapshots.get(proxy.id, parts, () => {
+    const snap = emptySnapshot();
+    for (const o of own) {
+      for (const l of o.listeners) snap[LISTENER_TYPE][l.name] = l;
+      for (const c of o.clusters) snap[CLUSTER_TYPE][c.name] = c;
     }
-    const rc = outboundRouteConfig(ctx, w) as { name: string };
-    snap[ROUTE_TYPE][rc.name] = rc;
-    for (const p of w.ports) {
-      const name = inboundClusterName(p.port, w.namespace, w.name);
-      snap[CLUSTER_TYPE][name] = inboundCluster(name, '127.0.0.1', p.port, portProtocol(p));
-    }
-  }
-  addAllOutbound(input, clusterCtx, snap, notes);
-  addReferenced(input, clusterCtx, snap, notes, upstreamClusters);
+    for (const rc of routeConfigs) snap[ROUTE_TYPE][rc.name] = rc;
+    Object.assign(snap[CLUSTER_TYPE], shared.part[CLUSTER_TYPE], extra[CLUSTER_TYPE]);
+    // Load assignments are all shared: the proxy's map is the shared one unless it needs extras.
+    snap[ENDPOINT_TYPE] = missing.length ? { ...shared.part[ENDPOINT_TYPE], ...extra[ENDPOINT_TYPE] } : shared.part[ENDPOINT_TYPE];
+    snap[SECRET_TYPE][secret.name] = secret;
+    return snap;
+  });
+}
+
+/** Cluster names a route configuration's routes use (once per route configuration object). */
+function referencedClusters(rc: object): string[] {
+  return memo(rc, 'clusters', () => {
+    const names = new Set<string>();
+    for (const r of routesOf({ [ROUTE_TYPE]: { x: rc } })) for (const c of clustersOfRoute(r)) names.add(c);
+    return [...names];
+  });
+}
+
+function rootCa(pem: string): { name: string } {
+  return sharedObjects.get('secret:ROOTCA', pem, () => rootCaSecret(pem) as { name: string });
 }
 
 function compileProxyless(
@@ -179,17 +270,24 @@ export function compileWithNotes(
   proxy: ProxyDescriptor,
   subscriptions?: { listeners?: string[] },
 ): CompileResult {
-  const snap = emptySnapshot();
+  memo(input, 'generation', () => {
+    for (const i of [sharedObjects, workloadParts, proxySnapshots, loadAssignments]) i.nextGeneration();
+    return true;
+  });
   const notes: string[] = [];
   const index = memo(input.registry, 'index', () => new ServiceIndex(input.registry));
-  if (proxy.kind === 'proxyless') compileProxyless(input, index, subscriptions?.listeners ?? [], snap, notes);
-  else compileTrellis(input, proxy, index, snap, notes);
-  const secret = rootCaSecret(input.trustBundlePem) as { name: string };
+  if (proxy.kind !== 'proxyless') return { snapshot: compileTrellis(input, proxy, index, notes), notes };
+  const snap = emptySnapshot();
+  compileProxyless(input, index, subscriptions?.listeners ?? [], snap, notes);
+  const secret = rootCa(input.trustBundlePem);
   snap[SECRET_TYPE][secret.name] = secret;
   return { snapshot: snap, notes };
 }
 
-/** Every xDS resource `proxy` needs, by type URL then resource name (values ready for `packAny(typeUrl, value)`). */
+/**
+ * Every xDS resource `proxy` needs, by type URL then resource name (values ready for `packAny(typeUrl, value)`).
+ * The snapshot and its objects are shared with other proxies and later compiles: treat them as read-only.
+ */
 export function compileForProxy(input: CompileInput, proxy: ProxyDescriptor, subscriptions?: { listeners?: string[] }): XdsSnapshot {
   return compileWithNotes(input, proxy, subscriptions).snapshot;
 }

@@ -6,7 +6,8 @@ import { type ServiceIndex, inboundClusterName, isHttpProtocol, outboundClusterN
 import { compileAuthorization, compileJwtAuthn } from './authz/index.js';
 import { effectiveMtls } from './peer-auth.js';
 import { FAULT_FILTER, NO_TIMEOUT } from './route-parts.js';
-import { type Res, type WorkloadSpec, nsOf } from './spec.js';
+import { memo } from './memo.js';
+import { type Res, type WorkloadSpec, nsOf, ofKind as ofKindShared } from './spec.js';
 import { trellisMetadata } from './util.js';
 
 export const HCM_FILTER = 'envoy.filters.network.http_connection_manager';
@@ -33,12 +34,12 @@ function socket(address: string, port: number) {
   return { socket_address: { address, port_value: port } };
 }
 
-/** The outbound HTTP listener on 127.0.0.1:<outboundPort>, routed by RDS config `outbound|ns/name`. */
-export function outboundListener(w: WorkloadInstance): object {
+/** The outbound HTTP listener on 127.0.0.1:<outboundPort>, routed by the RDS config `routeName` (see outboundRouteName). */
+export function outboundListener(w: WorkloadInstance, routeName: string): object {
   const name = outboundListenerName(w);
   const hcm = {
     stat_prefix: name,
-    rds: { route_config_name: name, config_source: { ads: {} } },
+    rds: { route_config_name: routeName, config_source: { ads: {} } },
     http_filters: [faultFilter(), routerFilter()],
   };
   return {
@@ -65,7 +66,8 @@ function tlsSocket(protocol: PortProtocol): object {
 
 /** Inbound HTTP filters before the router: jwt_authn (so RBAC can read the payload), then RBAC. */
 function securityFilters(resources: Res[], mesh: MeshSettings, w: WorkloadInstance, notes?: string[]): object[] {
-  const ofKind = (k: string) => resources.filter((r) => r.kind === k) as never[];
+  // Input order (not age order) as the authz compilers expect; shared per generation.
+  const ofKind = (k: string) => memo(resources, `inOrder:${k}`, () => resources.filter((r) => r.kind === k)) as never[];
   const warnings: string[] = [];
   const jwt = compileJwtAuthn(ofKind('RequestAuthentication'), w, mesh, warnings);
   const authz = compileAuthorization(ofKind('AuthorizationPolicy'), w, mesh);
@@ -136,7 +138,7 @@ export function upstreamListeners(
   index: ServiceIndex,
   w: WorkloadInstance,
 ): { listener: { name: string }; cluster: string }[] {
-  const wl = resources.find((r) => r.kind === 'Workload' && r.metadata.name === w.name && nsOf(r) === w.namespace) as
+  const wl = ofKindShared(resources, 'Workload').find((r) => r.metadata.name === w.name && nsOf(r) === w.namespace) as
     | Res<WorkloadSpec>
     | undefined;
   const out: { listener: { name: string }; cluster: string }[] = [];

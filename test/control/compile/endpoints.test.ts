@@ -31,7 +31,6 @@ test('a proxied member is its proxy address + inboundPort with tls mutual; ident
   assert.deepEqual(trellisMeta(le), {
     workload: 'default/reviews-v1',
     identity: 'spiffe://cluster.local/ns/default/sa/reviews-v1',
-    labels: { app: 'reviews', version: 'v1' },
     targetPort: 9080,
     tls: 'mutual',
   });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { compileForProxy } from '../../../src/control/compile/index.js';
 import type { Resource } from '../../../src/api/types.js';
 import { bookinfo, input, res, svc, trellisProxy, wl } from './fixtures.js';
-import { routeConfigs, trellisMeta, vhost } from './helpers.js';
+import { outboundRoutes, routeConfigs, trellisMeta, vhost } from './helpers.js';
 
 const RV = 'reviews.default.svc.cluster.local';
 const GW = 'gateway.networking.k8s.io/v1';
@@ -12,7 +12,7 @@ const GW = 'gateway.networking.k8s.io/v1';
 function reviewsVhost(resources: Resource[]): any {
   const b = bookinfo(resources);
   b.input.registry.services.push(svc('reviews-v1'), svc('reviews-v2'));
-  return vhost(routeConfigs(compileForProxy(b.input, trellisProxy(b.productpage)))['outbound|default/productpage-v1'], `${RV}:9080`);
+  return vhost(outboundRoutes(compileForProxy(b.input, trellisProxy(b.productpage)), 'default/productpage-v1'), `${RV}:9080`);
 }
 
 const httpRoute = (name: string, rules: unknown[], port?: number) =>
@@ -172,7 +172,7 @@ test('GAMMA: a consumer route (caller namespace) applies only to its namespace a
   b.input.registry.services.push(svc('reviews-v1'), svc('reviews-v2'));
   const clusterFor = (ns: string) => {
     const caller = { ...b.productpage, namespace: ns };
-    const rc = routeConfigs(compileForProxy({ ...b.input }, trellisProxy(caller)))[`outbound|${ns}/productpage-v1`];
+    const rc = outboundRoutes(compileForProxy({ ...b.input }, trellisProxy(caller)), `${ns}/productpage-v1`);
     return vhost(rc, `${RV}:9080`).routes[0].route.cluster;
   };
   assert.equal(clusterFor('shop'), 'outbound|9080||reviews-v2.default.svc.cluster.local');

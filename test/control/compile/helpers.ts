@@ -9,6 +9,16 @@ export const clusters = (s: XdsSnapshot) => s[CLUSTER_TYPE] as Record<string, an
 export const endpoints = (s: XdsSnapshot) => s[ENDPOINT_TYPE] as Record<string, any>;
 export const secrets = (s: XdsSnapshot) => s[SECRET_TYPE] as Record<string, any>;
 
+/** The route configuration the outbound listener of workload `ns/name` names (shared by callers alike in routing). */
+export function outboundRoutes(s: XdsSnapshot, workload: string): any {
+  const l = listeners(s)[`outbound|${workload}`];
+  if (!l) throw new Error(`no outbound listener for ${workload}`);
+  const name = unpack(l.filter_chains[0].filters[0].typed_config).rds.route_config_name;
+  const rc = routeConfigs(s)[name];
+  if (!rc) throw new Error(`route configuration ${name} (named by ${workload}) is missing`);
+  return rc;
+}
+
 /** Decodes an Any, dropping protobufjs's virtual oneof keys (e.g. `config_source_specifier: 'ads'`). */
 export function unpack(any: AnyMessage): any {
   return stripOneofs(unpackAny(any));

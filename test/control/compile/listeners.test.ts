@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { compileForProxy } from '../../../src/control/compile/index.js';
 import { DOWNSTREAM_TLS_TYPE, HCM_TYPE, ROUTER_TYPE, TCP_PROXY_TYPE } from '../../../src/xds/protos.js';
 import { BUNDLE, PROXYLESS, bookinfo, input, res, svc, trellisProxy, wl } from './fixtures.js';
-import { clusters, endpoints, listeners, routeConfigs, secrets, trellisMeta, unpack, vhost } from './helpers.js';
+import { clusters, endpoints, listeners, outboundRoutes, routeConfigs, secrets, trellisMeta, unpack, vhost } from './helpers.js';
 
 const PA = (spec: unknown) => res('PeerAuthentication', 'pa', spec, { apiVersion: 'security.istio.io/v1' });
 
@@ -23,7 +23,7 @@ test('outbound listener: 127.0.0.1:<outboundPort>, HCM with RDS over ADS, router
   assert.equal(f.name, 'envoy.filters.network.http_connection_manager');
   assert.equal(f.typed_config.type_url, HCM_TYPE);
   const hcm = unpack(f.typed_config);
-  assert.deepEqual(hcm.rds, { route_config_name: 'outbound|default/productpage-v1', config_source: { ads: {} } });
+  assert.deepEqual(hcm.rds, { route_config_name: 'outbound|default', config_source: { ads: {} } }, 'shared by callers in the namespace');
   assert.equal(hcm.http_filters.at(-1).name, 'envoy.filters.http.router');
   assert.equal(hcm.http_filters.at(-1).typed_config.type_url, ROUTER_TYPE);
 });
@@ -77,7 +77,7 @@ test('Workload.spec.upstreams -> outbound_tcp listeners with tcp_proxy to the ou
   assert.ok(clusters(snap)['outbound|5432||db.default.svc.cluster.local']);
 });
 
-test('node mode: each hosted workload gets its own listeners and per-caller route config', () => {
+test('node mode: each hosted workload gets its own listeners; callers alike share one route config', () => {
   const b = bookinfo();
   const snap = compileForProxy(b.input, trellisProxy(b.productpage, b.reviews[0]));
   assert.deepEqual(Object.keys(listeners(snap)).sort(), [
@@ -86,13 +86,13 @@ test('node mode: each hosted workload gets its own listeners and per-caller rout
     'outbound|default/productpage-v1',
     'outbound|default/reviews-v1',
   ]);
-  assert.deepEqual(Object.keys(routeConfigs(snap)).sort(), ['outbound|default/productpage-v1', 'outbound|default/reviews-v1']);
+  assert.deepEqual(Object.keys(routeConfigs(snap)).sort(), ['outbound|default']);
 });
 
 test('route config domains: every spelling with and without port; short names only from the same namespace', () => {
   const b = bookinfo();
   b.input.registry.services.push(svc('reviews', [{ port: 9080, name: 'http' }], { namespace: 'other' }));
-  const rc = routeConfigs(compileForProxy(b.input, trellisProxy(b.productpage)))['outbound|default/productpage-v1'];
+  const rc = outboundRoutes(compileForProxy(b.input, trellisProxy(b.productpage)), 'default/productpage-v1');
   assert.deepEqual(vhost(rc, 'reviews.default.svc.cluster.local:9080').domains, [
     'reviews:9080', 'reviews', 'reviews.default:9080', 'reviews.default', 'reviews.default.svc:9080', 'reviews.default.svc',
     'reviews.default.svc.cluster.local:9080', 'reviews.default.svc.cluster.local',

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { compileForProxy } from '../../../src/control/compile/index.js';
 import { FAULT_TYPE } from '../../../src/xds/protos.js';
 import { bookinfo, res, trellisProxy } from './fixtures.js';
-import { routeConfigs, trellisMeta, unpack, vhost } from './helpers.js';
+import { outboundRoutes, routeConfigs, trellisMeta, unpack, vhost } from './helpers.js';
 
 const RV = 'reviews.default.svc.cluster.local';
 
@@ -13,7 +13,7 @@ function reviewsRoutes(http: unknown[], extra: unknown[] = [], caller: 'productp
   const b = bookinfo([res('VirtualService', 'reviews', { hosts: ['reviews'], http }), ...(extra as never[])]);
   const w = caller === 'productpage' ? b.productpage : { ...b.ratings, proxy: { id: 'p', inboundPort: 15006, outboundPort: 15001 } };
   const snap = compileForProxy(b.input, trellisProxy(w));
-  return vhost(routeConfigs(snap)[`outbound|default/${w.name}`], `${RV}:9080`).routes;
+  return vhost(outboundRoutes(snap, `default/${w.name}`), `${RV}:9080`).routes;
 }
 
 const cases: { name: string; http: unknown[]; check: (routes: any[]) => void }[] = [
@@ -213,7 +213,7 @@ test('VirtualService: gateway-only VirtualServices do not apply to the mesh; vir
   const b = bookinfo([
     res('VirtualService', 'edge', { hosts: ['reviews'], gateways: ['ingress'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v9' } }] }] }),
   ]);
-  const vh = vhost(routeConfigs(compileForProxy(b.input, trellisProxy(b.productpage)))['outbound|default/productpage-v1'], `${RV}:9080`);
+  const vh = vhost(outboundRoutes(compileForProxy(b.input, trellisProxy(b.productpage)), 'default/productpage-v1'), `${RV}:9080`);
   assert.equal(vh.routes[0].name, 'default');
   assert.equal(vh.routes[0].route.cluster, `outbound|9080||${RV}`);
   assert.equal(trellisMeta(vh).source, 'default');
