@@ -6,6 +6,7 @@ import { TrustBundle } from '../../identity/verify.js';
 
 /** What the proxy needs from a certificate source (a CertificateManager or a static identity). */
 export interface CertificateSource {
+  /** A CertificateManager returns undefined until its first certificate is issued (the type says otherwise for callers that run after start). */
   current(): { keyPem: string; certChainPem: string[]; trustBundlePem: string; notAfter: Date | number; notBefore?: Date | number };
   on(event: 'rotated', cb: () => void): unknown;
 }
@@ -102,6 +103,8 @@ export class WorkloadTls extends EventEmitter {
   }
 
   private safeRebuild(): void {
+    // A bundle can arrive over SDS before the first certificate: the 'rotated' event builds the contexts then.
+    if (!(this.source.current() as unknown)) return;
     try {
       this.rebuild();
     } catch (err) {
