@@ -26,7 +26,7 @@ export const ERROR_STATUS: Record<TrellisErrorCode, number> = {
   upstream_connect_failure: 503,
   upstream_reset: 503,
   upstream_timeout: 504,
-  request_timeout: 408,
+  request_timeout: 504,
   overflow: 503,
   denied: 403,
   unauthenticated: 401,
