@@ -30,6 +30,10 @@ export class ProxyMetrics {
   readonly certExpiry: Gauge;
   readonly xdsConnected: Gauge;
   readonly tlsFailures: Counter;
+  /** Inbound authorization outcomes: {action: ALLOW|DENY|NONE|CONFIG, decision: allow|deny}. */
+  readonly authzDecisions: Counter;
+  /** Requests refused by a local rate limit: {limit: total|per_caller}. */
+  readonly rateLimited: Counter;
 
   constructor() {
     const r = this.registry;
@@ -45,6 +49,8 @@ export class ProxyMetrics {
     this.certExpiry = r.gauge('trellis_certificate_expiry_seconds', 'Seconds until the certificate expires');
     this.xdsConnected = r.gauge('trellis_xds_connected', '1 while the proxy holds an ADS stream to the control plane');
     this.tlsFailures = r.counter('trellis_tls_handshake_failures_total', 'Inbound or upstream mTLS peers refused, by reason');
+    this.authzDecisions = r.counter('trellis_authz_decisions_total', 'Inbound authorization decisions, by deciding action and outcome');
+    this.rateLimited = r.counter('trellis_rate_limited_total', 'Inbound requests refused by a local rate limit, by limit kind');
     this.xdsConnected.set('', 0);
   }
 

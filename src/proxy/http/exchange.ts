@@ -44,6 +44,10 @@ export interface Exchange {
   upstreamProtocol?: string;
   endpoint?: EndpointInfo;
   errorCode: TrellisErrorCode | '';
+  /** The rule that decided a proxy-generated answer (authorization rule key, rate-limit policy), for access logs and tap. */
+  decidedBy?: string;
+  /** Why it decided, one line (may name the policy; never sent to the client). */
+  decisionReason?: string;
   grpcStatus: string;
   timer?: NodeJS.Timeout;
   /** Aborts the upstream side (set by the forward layer). */
