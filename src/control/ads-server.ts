@@ -63,21 +63,40 @@ export interface ProxyStatus {
 /** Types whose empty resource_names means "everything" (SotW wildcard); RDS and EDS are always by name. */
 const WILDCARD_TYPES = new Set<string>([LISTENER_TYPE, CLUSTER_TYPE, SECRET_TYPE]);
 
+/** What a response held: the snapshot map it was taken from and the names it covered (objects are read from the map). */
+interface Held {
+  from: Record<string, object>;
+  names: readonly string[];
+}
+
 interface Subscription {
   names: string[]; // empty = wildcard where allowed
-  sentDigest?: string;
   sentVersion?: string;
   sentNonce?: string;
   sentAt?: number;
-  sentObjects?: Record<string, object>;
-  /** RDS/EDS: encoding id per name last sent, to send only what changed. */
+  /** The snapshot map and names of the last response: the same map and names mean nothing to send. */
+  sent?: Held;
+  /** Encoding id per name of `sent.names`, to tell what changed (and, for RDS/EDS, send only that). */
   sentIds?: Map<string, number>;
   ackedVersion?: string;
   ackedAt?: number;
-  ackedObjects?: Record<string, object>;
+  acked?: Held;
+  /** A response is out and not yet answered; changes meanwhile are sent when the answer comes (SotW flow control). */
+  awaiting: boolean;
+  /** A push found this subscription awaiting: check it again once the answer arrives. */
+  dirty: boolean;
   state: SyncState;
   nackReason?: string;
 }
+
+/** Sorted keys of a snapshot map, computed once per (shared) map. */
+const sortedKeys = new WeakMap<object, string[]>();
+function keysOf(map: Record<string, object>): string[] {
+  let k = sortedKeys.get(map);
+  if (!k) sortedKeys.set(map, (k = Object.keys(map).sort()));
+  return k;
+}
+const EMPTY: Record<string, object> = Object.freeze({}) as Record<string, object>;
 
 interface DiscoveryRequest {
   version_info?: string;
@@ -124,6 +143,8 @@ export class AdsServer {
   private proxylessCache = new Map<string, XdsSnapshot>();
   /** Counts every DiscoveryResponse written; tests use it to assert "no response". */
   responsesSent = 0;
+  /** Bytes of every DiscoveryResponse written (benchmarks report it). */
+  bytesSent = 0;
   /**
    * Bytes handed to gRPC and not yet flushed. A full EDS for a sidecar can be a megabyte; with 1,000 proxies
    * writing them all at once would hold a gigabyte in HTTP/2 buffers, so senders wait while this is high.
@@ -239,8 +260,8 @@ export class AdsServer {
     for (const [type, sub] of c.subs) {
       const short = SHORT_TYPE_NAMES[type] ?? type;
       if (shortType && short !== shortType) continue;
-      const objs = sub.ackedObjects ?? sub.sentObjects ?? {};
-      out[short] = Object.entries(objs).map(([name, o]) => ({ name, ...(expandAnys(o) as object) }));
+      const held = sub.acked ?? sub.sent;
+      out[short] = (held?.names ?? []).filter((n) => held!.from[n]).map((name) => ({ name, ...(expandAnys(held!.from[name]) as object) }));
     }
     return out;
   }
@@ -344,13 +365,14 @@ export class AdsServer {
     let sub = conn.subs.get(type);
     if (!nonce || !sub) {
       // A new subscription (or a reconnect): always answer, even with an empty set.
-      sub = { names, state: 'STALE' };
+      sub = { names, state: 'STALE', awaiting: false, dirty: false };
       conn.subs.set(type, sub);
       if (type === LISTENER_TYPE && conn.kind === 'proxyless') this.recompile(conn);
       this.send(conn, type, true, 0);
       return;
     }
     if (nonce !== sub.sentNonce) return; // stale: an answer to a response that has been superseded
+    sub.awaiting = false;
     const err = req.error_detail;
     if (err && (err.message || err.code)) {
       sub.state = 'NACKED';
@@ -362,12 +384,16 @@ export class AdsServer {
       sub.nackReason = undefined;
       sub.ackedVersion = req.version_info ?? sub.sentVersion;
       sub.ackedAt = Date.now();
-      sub.ackedObjects = sub.sentObjects;
+      sub.acked = sub.sent;
     }
-    if (names.join('\n') !== sub.names.join('\n')) {
+    const renamed = names.join('\n') !== sub.names.join('\n');
+    if (renamed) {
       sub.names = names;
       if (type === LISTENER_TYPE && conn.kind === 'proxyless') this.recompile(conn);
-      this.send(conn, type, false, 0); // answers only if what the new names select differs from what was sent
+    }
+    if (renamed || sub.dirty) {
+      sub.dirty = false;
+      this.send(conn, type, false, 0); // answers only if what the names select differs from what was sent
     }
   }
 
@@ -408,9 +434,11 @@ export class AdsServer {
   private async grantOf(conn: Conn): Promise<TokenGrant[] | 'any' | undefined> {
     if (!this.opts.verifyToken) return 'any';
     const grants: TokenGrant[] = [];
-    const values = [...conn.call.metadata.get('authorization'), ...conn.call.metadata.get('x-trellis-token')];
+    // HTTP/2 may fold repeated metadata into one comma-separated value; join tokens never contain commas.
+    const values = [...conn.call.metadata.get('authorization'), ...conn.call.metadata.get('x-trellis-token')]
+      .flatMap((v) => (typeof v === 'string' ? v.split(',') : []));
     for (const header of values) {
-      const token = typeof header === 'string' ? header.replace(/^Bearer\s+/i, '').trim() : '';
+      const token = header.replace(/^\s*Bearer\s+/i, '').trim();
       if (!token) continue;
       try {
         grants.push(await this.opts.verifyToken(token));
@@ -442,22 +470,35 @@ export class AdsServer {
     }
   }
 
-  /** Sends the resources of `type` that the subscription selects, if they differ from what was last sent (or `force`). */
+  /**
+   * Sends the resources of `type` that the subscription selects, if they differ from what was last sent (or `force`).
+   * While a response is unanswered nothing more is sent for that type: changes meanwhile are folded into one
+   * response when the ACK or NACK arrives, so a slow proxy gets the latest state once instead of every step.
+   */
   private send(conn: Conn, type: string, force: boolean, changeAt: number): void {
     const sub = conn.subs.get(type);
     if (!sub || conn.closed) return;
-    const all = conn.snapshot[type] ?? {};
-    let names: string[];
-    if (sub.names.length === 0 || (sub.names.length === 1 && sub.names[0] === '*')) {
+    if (sub.awaiting && !force) {
+      sub.dirty = true;
+      return;
+    }
+    const all = conn.snapshot[type] ?? EMPTY;
+    const wildcard = sub.names.length === 0 || (sub.names.length === 1 && sub.names[0] === '*');
+    let names: readonly string[];
+    if (wildcard) {
       if (!WILDCARD_TYPES.has(type)) {
         if (!force) return;
         names = [];
-      } else names = Object.keys(all).sort();
+      } else names = keysOf(all);
     } else names = sub.names.filter((n) => n in all);
-    const encoded: EncodedResource[] = [];
-    const objects: Record<string, object> = {};
-    let digest = '';
-    for (const n of names) {
+    // Same map, same names: nothing can differ (compiled objects are immutable and shared across pushes).
+    if (!force && sub.sent && sub.sent.from === all && sameNames(sub.sent.names, names)) return;
+    const encoded: EncodedResource[] = new Array(names.length);
+    const ids = new Map<string, number>();
+    const prev = sub.sentIds;
+    let changed = force || !prev || prev.size !== names.length;
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i];
       let e: EncodedResource;
       try {
         e = this.encoder.encode(type, all[n]);
@@ -466,40 +507,39 @@ export class AdsServer {
         this.opts.log?.(`xds: cannot encode ${SHORT_TYPE_NAMES[type]} "${n}" for ${conn.id}: ${(err as Error).message}`);
         return;
       }
-      encoded.push(e);
-      objects[n] = all[n];
-      digest += `${n}=${e.id};`;
+      encoded[i] = e;
+      ids.set(n, e.id);
+      if (!changed && prev!.get(n) !== e.id) changed = true;
     }
-    if (!force && digest === sub.sentDigest) return;
+    sub.sentIds = ids;
+    if (!changed) {
+      sub.sent = { from: all, names };
+      return;
+    }
     // RDS and EDS are not full-state: a response may carry only the names that changed, and the client keeps
     // the rest. With 1,000 proxies this turns "one endpoint moved" into one small CLA per proxy, not all of them.
     let toSend = encoded;
-    if (!WILDCARD_TYPES.has(type)) {
-      const prev = sub.sentIds;
-      const ids = new Map<string, number>();
-      names.forEach((n, i) => ids.set(n, encoded[i].id));
-      if (!force && prev) {
-        toSend = encoded.filter((e, i) => prev.get(names[i]) !== e.id);
-        if (!toSend.length) {
-          sub.sentIds = ids;
-          sub.sentDigest = digest;
-          return;
-        }
+    if (!WILDCARD_TYPES.has(type) && !force && prev) {
+      toSend = encoded.filter((e, i) => prev.get(names[i]) !== e.id);
+      if (!toSend.length) {
+        sub.sent = { from: all, names }; // only names dropped: the client forgets those itself
+        return;
       }
-      sub.sentIds = ids;
     }
-    const version = digest === sub.sentDigest && sub.sentVersion ? sub.sentVersion : String(++this.versionCounter);
+    const version = String(++this.versionCounter);
     const nonce = `${this.noncePrefix}-${++this.nonceCounter}`;
     const bytes = encodeDiscoveryResponse({ versionInfo: version, resources: toSend, typeUrl: type, nonce });
-    sub.sentDigest = digest;
     sub.sentVersion = version;
     sub.sentNonce = nonce;
     sub.sentAt = Date.now();
-    sub.sentObjects = objects;
+    sub.sent = { from: all, names };
     sub.state = 'STALE';
+    sub.awaiting = true;
+    sub.dirty = false;
     this.inflightBytes += bytes.length;
     conn.call.write(bytes, () => this.released(bytes.length));
     this.responsesSent++;
+    this.bytesSent += bytes.length;
     this.opts.metrics?.pushes.inc({ type: SHORT_TYPE_NAMES[type] ?? type });
     if (changeAt) this.opts.metrics?.pushLatency.observe((Date.now() - changeAt) / 1000);
   }
@@ -517,7 +557,7 @@ export class AdsServer {
         nackReason: s.nackReason,
         sentAt: s.sentAt ? new Date(s.sentAt).toISOString() : undefined,
         ackedAt: s.ackedAt ? new Date(s.ackedAt).toISOString() : undefined,
-        resources: Object.keys(s.sentObjects ?? {}).length,
+        resources: s.sent?.names.length ?? 0,
       };
     }
     return {
@@ -530,6 +570,13 @@ export class AdsServer {
       types,
     };
   }
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE };
