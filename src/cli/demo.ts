@@ -117,10 +117,11 @@ export default async function demo(argv: string[]): Promise<number> {
     stopTraffic();
     await new Promise((r) => setTimeout(r, 500));
     const totals = edgeTotals(await scrape(metricsPorts));
-    const window = edgeDelta(base, totals, (Date.now() - started) / 1000);
+    const elapsed = (Date.now() - started) / 1000;
+    const window = edgeDelta(base, totals, elapsed);
     await mesh.stop();
     console.log('');
-    console.log(`Edges over ${((Date.now() - started) / 1000).toFixed(0)} s:`);
+    console.log(`Edges over ${elapsed.toFixed(0)} s:`);
     printTable(['SOURCE', 'DESTINATION', 'RPS', 'SUCCESS', 'P99', 'MTLS', 'ERRORS'], edgeRows(window));
     console.log('');
     const checks = checkTally(tally, window);

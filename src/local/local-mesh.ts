@@ -8,7 +8,7 @@ import type { Resource, WorkloadSpec } from '../api/types.js';
 import { startControlPlane, type ControlPlane } from '../control/control-plane.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { StoreRejectedError } from '../store/store.js';
-import { freePorts } from './ports.js';
+import { freePorts, isListening } from './ports.js';
 import { Supervised, prefixLogger } from './supervisor.js';
 
 export type MeshMode = 'node' | 'sidecar';
@@ -93,6 +93,16 @@ async function waitReady(port: number, timeoutMs: number, proxy: Supervised): Pr
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new LocalMeshError(`proxy ${proxy.spec.name} was not ready within ${timeoutMs} ms (see its log lines above)`);
+}
+
+/** Waits until something accepts connections on the port; gives up quietly (the app's own log says why). */
+async function waitListening(port: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await isListening(port)) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
 }
 
 export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh> {
@@ -242,6 +252,8 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
       apps.push(app);
       app.start();
     });
+    // Callers (and the demo's load generator) should not race an app that is still binding its port.
+    await Promise.all(locals.filter((w) => w.app && w.appPort !== undefined).map((w) => waitListening(w.appPort!, 15_000)));
     return { control, workloads: locals, proxies, apps, stop };
   } catch (err) {
     await stop();
