@@ -1,7 +1,7 @@
 // Parses decoded xDS Listener and Cluster resources into the proxy's config types; throws a clear error on what it cannot use.
 import { HCM_TYPE, TCP_PROXY_TYPE, DOWNSTREAM_TLS_TYPE, ROUTER_TYPE, unpackAny, type AnyMessage } from '../../xds/protos.js';
 import { trellisMetadata, durationMs } from './struct.js';
-import type { ClusterConfig, InboundChain, ListenerConfig, ChainProtocol, MtlsMode } from './types.js';
+import type { ClusterConfig, HttpFilterConfig, InboundChain, ListenerConfig, ChainProtocol, MtlsMode } from './types.js';
 
 type Obj = Record<string, any>;
 
@@ -24,13 +24,50 @@ function unpackTyped(tc: unknown, where: string): { type: string; value: Obj } |
   }
 }
 
-function routeConfigCluster(rc: Obj | undefined): string | undefined {
+function routeConfigCluster(rc: Obj | undefined): { cluster: string; routeName?: string } | undefined {
   for (const vh of rc?.virtual_hosts ?? []) {
     for (const r of vh.routes ?? []) {
-      if (r.route?.cluster) return String(r.route.cluster);
+      if (r.route?.cluster) return { cluster: String(r.route.cluster), routeName: r.name ? String(r.name) : undefined };
     }
   }
   return undefined;
+}
+
+const isRouter = (f: Obj): boolean => f.typed_config?.type_url === ROUTER_TYPE || (!f.typed_config && f.name === 'envoy.filters.http.router');
+
+/** An inbound HCM's http_filters minus the router, kept packed: the inbound policy decodes them (and fails closed on what it cannot). */
+function inboundHttpFilters(hcm: Obj, where: string): HttpFilterConfig[] {
+  const out: HttpFilterConfig[] = [];
+  for (const [i, f] of ((hcm.http_filters ?? []) as Obj[]).entries()) {
+    if (isRouter(f)) continue;
+    const tc = f.typed_config;
+    if (tc !== undefined && (typeof tc.type_url !== 'string' || !(tc.value instanceof Uint8Array))) {
+      throw new Error(`${where} http_filters[${i}] (${f.name ?? 'unnamed'}): typed_config is not an Any`);
+    }
+    out.push({
+      name: String(f.name ?? tc?.type_url ?? `http_filters[${i}]`),
+      ...(tc ? { typed_config: { type_url: tc.type_url, value: tc.value } } : {}),
+      ...(f.is_optional === true ? { is_optional: true } : {}),
+      ...(f.disabled === true ? { disabled: true } : {}),
+    });
+  }
+  return out;
+}
+
+/** HCM path_with_escaped_slashes_action -> the normalizer's policy; the default (and unknown values) reject. */
+function escapedSlashes(action: unknown): { escapedSlashes?: InboundChain['escapedSlashes'] } {
+  switch (action) {
+    case 'KEEP_UNCHANGED':
+    case 1:
+      return { escapedSlashes: 'keep' };
+    case 'UNESCAPE_AND_REDIRECT':
+    case 'UNESCAPE_AND_FORWARD':
+    case 3:
+    case 4:
+      return { escapedSlashes: 'decode-and-merge' };
+    default:
+      return {};
+  }
 }
 
 /** Listener resource -> ListenerConfig. */
@@ -84,9 +121,11 @@ export function parseListener(l: Obj): ListenerConfig {
       if (tls && tls.type !== DOWNSTREAM_TLS_TYPE) throw new Error(`${cw}: unsupported transport socket ${tls.type}`);
       alpn = tls?.value.common_tls_context?.alpn_protocols ?? [];
     }
-    const cluster = hcm ? routeConfigCluster(hcm.route_config) : tcp!.cluster;
-    if (!cluster) throw new Error(`${cw}: no cluster to forward to`);
-    const httpFilters = hcm ? (hcm.http_filters ?? []).map((f: Obj) => f.typed_config?.type_url ?? f.name).filter((t: string) => t !== ROUTER_TYPE && t !== 'envoy.filters.http.router') : [];
+    const target = hcm ? routeConfigCluster(hcm.route_config) : tcp!.cluster ? { cluster: String(tcp!.cluster) } : undefined;
+    if (!target) throw new Error(`${cw}: no cluster to forward to`);
+    const cluster = target.cluster;
+    const httpFilterConfigs = hcm ? inboundHttpFilters(hcm, cw) : [];
+    const httpFilters = httpFilterConfigs.map((f) => f.typed_config?.type_url ?? f.name);
     const protocol = (String(fmd.protocol ?? (tcp ? 'TCP' : 'HTTP')).toUpperCase()) as ChainProtocol;
     const mtls = (String(fmd.mtls ?? (transport === 'tls' ? 'STRICT' : 'DISABLE')).toUpperCase()) as MtlsMode;
     const chain: InboundChain = {
@@ -98,6 +137,9 @@ export function parseListener(l: Obj): ListenerConfig {
       cluster,
       alpn,
       httpFilters,
+      httpFilterConfigs,
+      ...(target.routeName ? { routeName: target.routeName } : {}),
+      ...(hcm ? escapedSlashes(hcm.path_with_escaped_slashes_action) : {}),
     };
     cfg.chains.push(chain);
   }

@@ -16,6 +16,20 @@ export interface InboundChain {
   alpn: string[];
   /** HTTP filters other than the router: when present the inbound must parse HTTP (L7). */
   httpFilters: string[];
+  /** The same filters as delivered (name, typed_config Any, is_optional, disabled): inbound policy is built from them. */
+  httpFilterConfigs?: HttpFilterConfig[];
+  /** Name of the inline route (for rate limits restricted to named routes). */
+  routeName?: string;
+  /** %2F / %5C in paths (HCM path_with_escaped_slashes_action); absent: reject. */
+  escapedSlashes?: 'reject' | 'keep' | 'decode-and-merge';
+}
+
+/** One entry of an HCM's http_filters, nested Any still packed. */
+export interface HttpFilterConfig {
+  name: string;
+  typed_config?: { type_url: string; value: Uint8Array };
+  is_optional?: boolean;
+  disabled?: boolean;
 }
 
 export interface ListenerConfig {

@@ -1,5 +1,5 @@
-// The inbound HTTP stack (L7 mode): after mTLS, requests are parsed so the caller's identity reaches the app
-// (x-forwarded-client-cert) and later policy (authz, rate limits) has a slot; then forwarded to the app on localhost.
+// The inbound HTTP stack (L7 mode): after mTLS, requests are parsed, checked by the chain's security policy
+// (JWT, authorization, rate limit), given the caller's identity (x-forwarded-client-cert) and forwarded to the app.
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import type { Socket } from 'node:net';
@@ -9,18 +9,23 @@ import type { ClusterState, StateStore } from '../state.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { ProxyMetrics } from '../../telemetry/proxy-metrics.js';
 import type { WorkloadTls } from '../tls/identity.js';
-import { sendError, writeRawError } from '../errors.js';
+import { writeRawError } from '../errors.js';
+import { reject } from './layers.js';
+import { authzFiltersOf } from '../authz/index.js';
 import { EMPTY_HEADER_OPS } from '../route/headers.js';
 import { createBalancer, type EndpointInfo, type ForwardDecision } from '../policy-api.js';
 import { stack, type Exchange, type Handler, type Layer } from './exchange.js';
 import { sanitizeRequestHeaders } from './headers.js';
-import { passthrough } from './layers.js';
 import { createForward } from './forward.js';
 import { declaredLength, splitWorkload, upgradeResponse } from './outbound.js';
+import { inboundPolicyLayers, type InboundExchange, type InboundPolicyDeps, type LogFn } from './inbound-policy.js';
+import type { InboundPolicies, InboundPolicy } from '../inbound-policy/policy.js';
+import { clientIp } from '../inbound-policy/request.js';
 
 /** What the listener learned about a connection before handing it to the HTTP server. */
 export interface InboundConnInfo {
   listenerName: string;
+  /** The chain chosen at accept time; each request re-resolves it against the newest config. */
   chain: InboundChain;
   /** Verified SPIFFE ID of the caller; undefined for plaintext (PERMISSIVE). */
   peer?: string;
@@ -53,14 +58,24 @@ const callerIdentity: Layer = (next) => (ex) => {
   next(ex);
 };
 
-interface InboundExchange extends Exchange {
-  peer?: string;
-  local: string;
+/** inbound: normalize -> JWT -> authz -> rate limit -> caller identity -> forward to the app. */
+export function inboundStack(pool: UpstreamPool, deps: InboundPolicyDeps): Handler {
+  return stack([...inboundPolicyLayers(deps), callerIdentity], createForward(pool));
 }
 
-/** inbound: identity -> [authz | rate limit slots] -> forward to the app. */
-export function inboundStack(pool: UpstreamPool): Handler {
-  return stack([callerIdentity, passthrough /* authz slot */, passthrough /* rate limit slot */], createForward(pool));
+/**
+ * The chain a request on an already open connection answers to under the newest config: the same chain
+ * object, or the one that replaced it for the same port and transport. Undefined when the config no longer
+ * takes such connections (a port removed, or plaintext no longer accepted).
+ */
+export function currentChain(listener: ListenerConfig, accepted: InboundChain, tlsConn: boolean): InboundChain | undefined {
+  const chains = listener.chains;
+  if (chains.includes(accepted)) return accepted;
+  for (const c of chains) {
+    if (c.destinationPort !== accepted.destinationPort) continue;
+    if (tlsConn ? c.transport !== 'raw_buffer' : c.transport !== 'tls') return c;
+  }
+  return undefined;
 }
 
 const decisions = new Map<string, ForwardDecision>();
@@ -105,8 +120,8 @@ function appCluster(store: StateStore, chain: InboundChain): ClusterState | unde
 }
 
 /** HTTP/1.1 and HTTP/2 servers (not listening) that the inbound listener hands decrypted connections to. */
-export function createInboundHttpServers(ctx: InboundHttpContext, fallback: ListenerConfig) {
-  const handler = inboundStack(ctx.pool);
+export function createInboundHttpServers(ctx: InboundHttpContext, fallback: ListenerConfig, policies: InboundPolicies, log: LogFn) {
+  const handler = inboundStack(ctx.pool, { metrics: ctx.metrics, log });
   const onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse, upgrade?: Exchange['upgrade']): void => {
     const info = connInfo(req);
     const state = ctx.store.current;
@@ -117,6 +132,7 @@ export function createInboundHttpServers(ctx: InboundHttpContext, fallback: List
     const local = ctx.identityFor(listener.workload);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
+    const chain = info && currentChain(listener, info.chain, info.peer !== undefined);
     const ex: InboundExchange = {
       req,
       res,
@@ -141,17 +157,35 @@ export function createInboundHttpServers(ctx: InboundHttpContext, fallback: List
       grpcStatus: '',
       peer: info?.peer,
       local: local?.spiffeId ?? '',
+      chain: chain ?? info?.chain ?? NO_CHAIN,
+      policy: NO_POLICY,
+      sourceIp: clientIp(req.socket?.remoteAddress ?? (req as http2.Http2ServerRequest).stream?.session?.socket?.remoteAddress),
+      policyHost: '',
     };
     ctx.inflight++;
     res.once('close', () => finishInbound(ctx, ex));
-    if (!info) return sendError(res, 'bad_request', `listener ${listener.name}: connection without inbound context`, { grpc });
-    const cs = appCluster(ctx.store, info.chain);
+    if (!info) return reject(ex, 'bad_request', `listener ${listener.name}: connection without inbound context`);
+    if (!chain) {
+      if (!info.peer && listener.chains.some((c) => c.transport === 'tls' && c.destinationPort === info.chain.destinationPort)) {
+        return reject(ex, 'mtls_required', `listener ${listener.name} now requires mutual TLS for port ${info.chain.destinationPort ?? '*'}`);
+      }
+      return reject(ex, 'no_route', `listener ${listener.name} no longer serves port ${info.chain.destinationPort ?? '*'} on this connection's transport`);
+    }
+    ex.routeName = chain.cluster;
+    try {
+      ex.policy = policies.forChain(chain);
+    } catch (err) {
+      // Policy that cannot be built must not open the door.
+      log('error', `listener ${listener.name}: inbound policy for ${chain.cluster} could not be built: ${(err as Error).message}`);
+      ex.policy = DENY_POLICY;
+    }
+    const cs = appCluster(ctx.store, chain);
     const ep = cs?.balancer.pick({});
-    if (!cs || !ep) return sendError(res, 'no_healthy_upstream', `listener ${listener.name}: no app address for ${info.chain.cluster}`, { grpc });
-    ex.decision = decisionFor(info.chain.cluster);
+    if (!cs || !ep) return reject(ex, 'no_healthy_upstream', `listener ${listener.name}: no app address for ${chain.cluster}`);
+    ex.decision = decisionFor(chain.cluster);
     ex.cluster = cs;
     ex.endpoint = ep;
-    ex.upstreamProtocol = info.chain.protocol;
+    ex.upstreamProtocol = chain.protocol;
     handler(ex);
   };
   const h1 = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 300_000 }, onRequest);
@@ -177,6 +211,10 @@ export function createInboundHttpServers(ctx: InboundHttpContext, fallback: List
     },
   };
 }
+
+const NO_CHAIN: InboundChain = Object.freeze({ transport: 'any', mtls: 'STRICT', decidedBy: 'default', protocol: 'HTTP', cluster: '', alpn: [], httpFilters: [] }) as InboundChain;
+const NO_POLICY: InboundPolicy = Object.freeze({ security: authzFiltersOf([]), stripHeaders: [], escapedSlashes: 'reject', problems: [], keys: [] }) as InboundPolicy;
+const DENY_POLICY: InboundPolicy = Object.freeze({ ...NO_POLICY, denyAll: 'inbound policy could not be built' }) as InboundPolicy;
 
 function finishInbound(ctx: InboundHttpContext, ex: InboundExchange): void {
   ctx.inflight--;

@@ -1,5 +1,5 @@
-// The inbound listener: tells TLS from plaintext by the first byte, terminates mTLS, checks the peer SVID,
-// picks the filter chain by the SNI-carried target port, and pipes bytes to the app (L4: no L7 policy needs parsing yet).
+// The inbound listener: tells TLS from plaintext by the first byte, terminates mTLS, checks the peer SVID, picks the
+// filter chain by the SNI-carried target port, then pipes bytes to the app (L4) or, when the chain has HTTP policy, parses HTTP (L7).
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { InboundChain, ListenerConfig } from '../config/types.js';
@@ -11,6 +11,8 @@ import { labelKey } from '../../telemetry/registry.js';
 import type { ProxyMetrics } from '../../telemetry/proxy-metrics.js';
 import { ConnectionSet, listenOn, peek, type ManagedListener } from './base.js';
 import { createInboundHttpServers, tagConnection, type InboundHttpContext } from '../http/inbound.js';
+import { InboundPolicies } from '../inbound-policy/policy.js';
+import type { FetchJwks } from '../authz/index.js';
 
 export interface InboundContext {
   store: StateStore;
@@ -21,7 +23,15 @@ export interface InboundContext {
   http: InboundHttpContext;
   /** 'auto': parse HTTP only when the chain has HTTP filters beyond the router (policy needs it); 'always': every HTTP chain. */
   l7: 'auto' | 'always';
+  /** JWKS fetcher for RequestAuthentication remote key sets (default: HTTP GET). */
+  fetchJwks?: FetchJwks;
 }
+
+/** How often idle rate-limit buckets are forgotten and L4 connections that config moved to L7 are checked. */
+const TICK_MS = 1000;
+/** A retired L4 connection is closed once quiet this long (most likely between requests), at the latest after RETIRE_MAX_MS. */
+const RETIRE_QUIET_MS = 200;
+const RETIRE_MAX_MS = 10_000;
 
 const HTTP_METHOD = /^[A-Z]{3,10} /;
 const SNI_PORT = /^outbound_\.(\d+)_\./;
@@ -57,6 +67,9 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
   const tcpKey = (policy: string, principal: string) =>
     labelKey({ reporter: 'destination', destination_workload: config.workload, source_principal: principal, connection_security_policy: policy });
   const refuse = (reason: string) => m.tlsFailures.inc(labelKey({ direction: 'inbound', reason }));
+  const policies = new InboundPolicies({ workload: config.workload, fetchJwks: ctx.fetchJwks, log: ctx.log });
+  /** L4-piped HTTP connections and the chain each was accepted on: a config that adds HTTP policy retires them. */
+  const piped = new Map<net.Socket, { chain: InboundChain; tlsConn: boolean; lastActive: number; retireAt?: number }>();
 
   const tlsServer = tls.createServer({
     requestCert: true,
@@ -107,6 +120,12 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
   const pipeToApp = (down: net.Socket, chain: InboundChain, policy: 'mutual_tls' | 'none', principal: string) => {
     const addr = appAddress(ctx.store, chain);
     if (!addr) return void down.destroy();
+    if (chain.protocol !== 'TCP') {
+      const entry = { chain, tlsConn: policy === 'mutual_tls', lastActive: Date.now() };
+      piped.set(down, entry);
+      down.on('data', () => (entry.lastActive = Date.now()));
+      down.once('close', () => piped.delete(down));
+    }
     const key = tcpKey(policy, principal);
     m.tcpOpened.inc(key);
     const up = net.connect(addr.port, addr.host);
@@ -148,7 +167,7 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
   const l7 = (chain: InboundChain) => chain.protocol !== 'TCP' && (ctx.l7 === 'always' || chain.httpFilters.length > 0);
   /** Hands a connection to the HTTP servers; plaintext h2c is told apart by its preface. */
   const toHttp = (sock: net.Socket, chain: InboundChain, peer: string | undefined) => {
-    servers ??= createInboundHttpServers(ctx.http, config);
+    servers ??= createInboundHttpServers(ctx.http, config, policies, ctx.log);
     tagConnection(sock, { listenerName: name, chain, peer });
     const key = tcpKey(peer ? 'mutual_tls' : 'none', peer ?? 'unknown');
     m.tcpOpened.inc(key);
@@ -167,6 +186,54 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
       }
     });
     sock.resume();
+  };
+
+  /**
+   * Every second: forget idle rate-limit callers and policies no chain uses; close L4-piped HTTP connections
+   * whose chain now needs L7 (a new AuthorizationPolicy must not be bypassed by a pooled connection).
+   */
+  let seenVersion = -1;
+  const tick = () => {
+    policies.sweep();
+    const state = ctx.store.current;
+    if (state.version !== seenVersion) {
+      seenVersion = state.version;
+      const l = state.listeners.get(name);
+      if (l) policies.retain(l.chains);
+    }
+    retirePiped();
+  };
+  const retirePiped = () => {
+    if (piped.size === 0) return;
+    const chains = current().chains;
+    const now = Date.now();
+    for (const [sock, e] of piped) {
+      if (e.retireAt === undefined) {
+        if (chains.includes(e.chain)) continue;
+        const next = chains.find((c) => c.destinationPort === e.chain.destinationPort && (e.tlsConn ? c.transport !== 'raw_buffer' : c.transport !== 'tls'));
+        if (next && !l7(next)) {
+          e.chain = next;
+          continue;
+        }
+        e.retireAt = now + RETIRE_MAX_MS;
+        ctx.log('info', `listener ${name}: closing an L4 connection to ${e.chain.cluster}: its filter chain changed and now needs HTTP policy`);
+      }
+      if (now - e.lastActive >= RETIRE_QUIET_MS || now >= e.retireAt) {
+        piped.delete(sock);
+        sock.destroy();
+      }
+    }
+  };
+  const timer = setInterval(tick, TICK_MS);
+  timer.unref();
+  // Config changes are checked at once, not only on the next tick.
+  const onStoreChange = () => setImmediate(retirePiped);
+  // One per inbound listener: node mode may host many, which is not a leak.
+  ctx.store.setMaxListeners(Math.max(ctx.store.getMaxListeners(), ctx.store.listenerCount('change') + 10));
+  ctx.store.on('change', onStoreChange);
+  const stopTimers = () => {
+    clearInterval(timer);
+    ctx.store.off('change', onStoreChange);
   };
 
   const conns = new ConnectionSet();
@@ -208,10 +275,12 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
     stopAccepting: () => {
       server.close();
       wtls()?.off('updated', onUpdated);
+      stopTimers();
     },
     async drain(timeoutMs) {
       server.close();
       wtls()?.off('updated', onUpdated);
+      stopTimers();
       servers?.drain();
       const t = servers ? setInterval(() => servers!.drain(), 50) : undefined;
       await conns.wait(timeoutMs);
