@@ -1,5 +1,6 @@
 // startProxy: wires state store, xDS client (or static config), identities, listeners, admin and readiness into one proxy.
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import * as net from 'node:net';
 import type * as http from 'node:http';
 import { StateStore, emptyRaw, type RawResources } from './state.js';
@@ -16,6 +17,8 @@ import { ProxyMetrics } from '../telemetry/proxy-metrics.js';
 import type { ListenerConfig } from './config/types.js';
 import { peekTokenClaims } from '../identity/token.js';
 import { CertificateManager } from '../identity/cert-manager.js';
+import { ResilienceRegistry } from './resilience/index.js';
+import { registerResilienceMetrics } from './http/outbound-metrics.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -87,6 +90,8 @@ export interface Proxy {
   metricsPort(): number;
   adminPort(): number | undefined;
   identity(workload: string): WorkloadTls | undefined;
+  /** Per-cluster circuit breaker, outlier detection and retry budget state (for describe / admin). */
+  resilience(): ReturnType<ResilienceRegistry['snapshot']>;
 }
 
 function isIdentity(x: unknown): x is StaticIdentity {
@@ -151,8 +156,18 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   }
   const identityFor = (w: string) => byWorkload.get(w) ?? (byWorkload.size === 1 && !w ? [...byWorkload.values()][0] : undefined);
 
-  const httpCtx: HttpContext = { store, pool, metrics, identityFor, draining: false, inflight: 0 };
-  const handler = outboundStack(pool);
+  // Breakers, outlier detectors and retry budgets live per cluster across config swaps.
+  const resilience = new ResilienceRegistry({
+    now: () => performance.now(),
+    onEject: (c, ep, reason, ms) => log('warn', `outlier detection: cluster ${c} endpoint ${ep} ejected for ${ms}ms (${reason})`),
+    onUneject: (c, ep) => log('info', `outlier detection: cluster ${c} endpoint ${ep} back in rotation`),
+    onWarning: (m) => log('warn', m),
+  });
+  const resilienceTick = setInterval(() => resilience.tick(), 1000);
+  resilienceTick.unref();
+  registerResilienceMetrics(metrics, resilience);
+  const httpCtx: HttpContext = { store, pool, metrics, identityFor, draining: false, inflight: 0, resilience };
+  const handler = outboundStack(pool, resilience);
   const l4Ctx = { store, metrics, identityFor, log, http: httpCtx, l7: opts.inboundL7 ?? 'auto' } as const;
   const factory = (cfg: ListenerConfig) =>
     cfg.kind === 'inbound'
@@ -169,6 +184,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   let firstReconcileDone = false;
   const onChange = () => {
     const st = store.current;
+    resilience.sync(st);
     for (const t of identities.values()) t.setTrustBundle(st.trustBundlePem);
     reconciling = reconciling.then(() => listeners.reconcile(store.current)).then(() => {
       firstReconcileDone = true;
@@ -299,6 +315,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       closing = (async () => {
         httpCtx.draining = true;
         isReady = false;
+        clearInterval(resilienceTick);
         xds?.close();
         await reconciling.catch(() => {});
         await listeners.drainAll(timeoutMs);
@@ -327,6 +344,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     metricsPort: () => metricsPort,
     adminPort: () => adminPort,
     identity: (w) => byWorkload.get(w),
+    resilience: () => resilience.snapshot(),
   };
 }
 

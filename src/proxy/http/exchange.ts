@@ -7,6 +7,7 @@ import type { ClusterState, ProxyState } from '../state.js';
 import type { EndpointInfo, ForwardDecision } from '../policy-api.js';
 import type { WorkloadTls } from '../tls/identity.js';
 import type { TrellisErrorCode } from '../errors.js';
+import type { ClusterResilience } from '../resilience/index.js';
 
 export type Headers = Record<string, string | string[] | undefined>;
 export type { ForwardDecision };
@@ -52,6 +53,12 @@ export interface Exchange {
   timer?: NodeJS.Timeout;
   /** Aborts the upstream side (set by the forward layer). */
   abortUpstream?: () => void;
+  /** Outbound: the destination cluster's breaker, outlier detector and retry budget (when the proxy keeps them). */
+  resilience?: ClusterResilience;
+  /** Outbound: this request holds a breaker 'requests' slot, released when the exchange ends. */
+  holdsRequestSlot?: boolean;
+  /** Outbound: per-request try state of the retrying forward (opaque to other layers). */
+  flight?: unknown;
 }
 
 export type Handler = (ex: Exchange) => void;

@@ -12,8 +12,10 @@ import { sendError } from '../errors.js';
 import { isMutual, meshMeta } from '../policy-api.js';
 import { stack, type Exchange, type Handler } from './exchange.js';
 import { sanitizeRequestHeaders } from './headers.js';
-import { balance, deadline, fault, passthrough, requestId, rewrite, route } from './layers.js';
-import { createForward } from './forward.js';
+import { fault, requestId, rewrite, route } from './layers.js';
+import type { ResilienceRegistry } from '../resilience/index.js';
+import { admit, outboundBalance, outboundDeadline } from './outbound-resilience.js';
+import { closeFlight, createOutboundForward, type Flight } from './outbound-forward.js';
 
 export interface HttpContext {
   store: StateStore;
@@ -23,11 +25,16 @@ export interface HttpContext {
   /** Set when the proxy drains: responses carry Connection: close. */
   draining: boolean;
   inflight: number;
+  /** Per-cluster circuit breakers, outlier detectors and retry budgets (absent: none enforced). */
+  resilience?: ResilienceRegistry;
 }
 
-/** outbound: hygiene -> id -> route -> fault -> rewrite -> deadline -> [retry|breaker|ratelimit|authz slots] -> balance -> forward. */
-export function outboundStack(pool: UpstreamPool): Handler {
-  return stack([requestId, route, fault, rewrite, deadline, passthrough /* policy slot */, balance], createForward(pool));
+/**
+ * outbound: hygiene -> id -> route -> fault -> rewrite -> deadline -> admit (retry budget, breaker) ->
+ * balance (skips ejected endpoints) -> forward (tries: retries, per-try timeout, outlier results; mirrors).
+ */
+export function outboundStack(pool: UpstreamPool, reg?: ResilienceRegistry): Handler {
+  return stack([requestId, route, fault, rewrite, outboundDeadline, admit(reg), outboundBalance], createOutboundForward(pool, reg));
 }
 
 function splitTarget(url: string, hostHeader: string | undefined): { authority: string; path: string } | undefined {
@@ -72,6 +79,9 @@ export function createRequestEntry(ctx: HttpContext, listenerName: string, fallb
       routeName: '',
       errorCode: '',
       grpcStatus: '',
+      resilience: undefined,
+      holdsRequestSlot: false,
+      flight: undefined,
     };
     ctx.inflight++;
     res.once('close', () => finish(ctx, ex));
@@ -92,6 +102,8 @@ export function createRequestEntry(ctx: HttpContext, listenerName: string, fallb
 function finish(ctx: HttpContext, ex: Exchange): void {
   ctx.inflight--;
   if (ex.timer) clearTimeout(ex.timer);
+  if (ex.flight !== undefined) closeFlight(ex, ex.flight as Flight);
+  if (ex.holdsRequestSlot) ex.resilience!.breaker.release('requests');
   const m = ctx.metrics;
   const [ns, name] = splitWorkload(ex.listener.workload);
   const ep = ex.endpoint;
