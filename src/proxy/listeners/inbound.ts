@@ -27,6 +27,15 @@ export interface InboundContext {
   fetchJwks?: FetchJwks;
 }
 
+interface Piped {
+  chain: InboundChain;
+  tlsConn: boolean;
+  up: net.Socket;
+  /** Last bytes from the app (responses still flowing). */
+  lastActive: number;
+  retireAt?: number;
+}
+
 /** How often idle rate-limit buckets are forgotten and L4 connections that config moved to L7 are checked. */
 const TICK_MS = 1000;
 /** A retired L4 connection is closed once quiet this long (most likely between requests), at the latest after RETIRE_MAX_MS. */
@@ -69,7 +78,7 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
   const refuse = (reason: string) => m.tlsFailures.inc(labelKey({ direction: 'inbound', reason }));
   const policies = new InboundPolicies({ workload: config.workload, fetchJwks: ctx.fetchJwks, log: ctx.log });
   /** L4-piped HTTP connections and the chain each was accepted on: a config that adds HTTP policy retires them. */
-  const piped = new Map<net.Socket, { chain: InboundChain; tlsConn: boolean; lastActive: number; retireAt?: number }>();
+  const piped = new Map<net.Socket, Piped>();
 
   const tlsServer = tls.createServer({
     requestCert: true,
@@ -120,16 +129,15 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
   const pipeToApp = (down: net.Socket, chain: InboundChain, policy: 'mutual_tls' | 'none', principal: string) => {
     const addr = appAddress(ctx.store, chain);
     if (!addr) return void down.destroy();
-    if (chain.protocol !== 'TCP') {
-      const entry = { chain, tlsConn: policy === 'mutual_tls', lastActive: Date.now() };
-      piped.set(down, entry);
-      down.on('data', () => (entry.lastActive = Date.now()));
-      down.once('close', () => piped.delete(down));
-    }
     const key = tcpKey(policy, principal);
     m.tcpOpened.inc(key);
     const up = net.connect(addr.port, addr.host);
     up.setNoDelay(true);
+    if (chain.protocol !== 'TCP') {
+      const entry: Piped = { chain, tlsConn: policy === 'mutual_tls', up, lastActive: 0 };
+      piped.set(down, entry);
+      down.once('close', () => piped.delete(down));
+    }
     let closed = false;
     let connected = false;
     up.once('connect', () => (connected = true));
@@ -203,10 +211,17 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
     }
     retirePiped();
   };
+  /**
+   * A retired connection stops carrying requests at once (bytes from the caller are no longer passed on, so
+   * nothing reaches the app unchecked); responses already on their way finish, then it closes. The caller's
+   * pool sees a closed connection and reconnects, landing on the L7 path.
+   */
+  let recheck: NodeJS.Timeout | undefined;
   const retirePiped = () => {
     if (piped.size === 0) return;
     const chains = current().chains;
     const now = Date.now();
+    let retiring = false;
     for (const [sock, e] of piped) {
       if (e.retireAt === undefined) {
         if (chains.includes(e.chain)) continue;
@@ -216,12 +231,23 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
           continue;
         }
         e.retireAt = now + RETIRE_MAX_MS;
+        e.lastActive = now;
+        sock.unpipe(e.up);
+        sock.pause();
+        e.up.on('data', () => (e.lastActive = Date.now()));
         ctx.log('info', `listener ${name}: closing an L4 connection to ${e.chain.cluster}: its filter chain changed and now needs HTTP policy`);
       }
       if (now - e.lastActive >= RETIRE_QUIET_MS || now >= e.retireAt) {
         piped.delete(sock);
         sock.destroy();
-      }
+      } else retiring = true;
+    }
+    if (retiring && !recheck) {
+      recheck = setTimeout(() => {
+        recheck = undefined;
+        retirePiped();
+      }, RETIRE_QUIET_MS / 2);
+      recheck.unref();
     }
   };
   const timer = setInterval(tick, TICK_MS);
@@ -233,6 +259,7 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
   ctx.store.on('change', onStoreChange);
   const stopTimers = () => {
     clearInterval(timer);
+    if (recheck) clearTimeout(recheck);
     ctx.store.off('change', onStoreChange);
   };
 
