@@ -199,8 +199,16 @@ function startClient(o: Opts, i: number): void {
 
 // argv: addr token from count services
 const [addr, token, from, count, services] = process.argv.slice(2);
-process.on('message', (m: { go?: boolean; exit?: boolean }) => {
-  if (m.go) for (let i = Number(from); i < Number(from) + Number(count); i++) startClient({ addr, token, services: Number(services) }, i);
+let cpuAtGo: NodeJS.CpuUsage | undefined;
+process.on('message', (m: { go?: boolean; cpu?: boolean; exit?: boolean }) => {
+  if (m.go) {
+    cpuAtGo = process.cpuUsage();
+    for (let i = Number(from); i < Number(from) + Number(count); i++) startClient({ addr, token, services: Number(services) }, i);
+  }
+  if (m.cpu) {
+    const u = process.cpuUsage(cpuAtGo);
+    process.send?.({ cpuMs: Math.round((u.user + u.system) / 1000) });
+  }
   if (m.exit) process.exit(0);
 });
 process.send?.({ ready: true });

@@ -63,24 +63,42 @@ export interface ProxyStatus {
 /** Types whose empty resource_names means "everything" (SotW wildcard); RDS and EDS are always by name. */
 const WILDCARD_TYPES = new Set<string>([LISTENER_TYPE, CLUSTER_TYPE, SECRET_TYPE]);
 
-/** What a response held: the snapshot map it was taken from and the names it covered (objects are read from the map). */
-interface Held {
-  from: Record<string, object>;
+/** What a subscription selects from one snapshot map, encoded (shared by streams that subscribe alike). */
+interface Selection {
   names: readonly string[];
+  encoded: EncodedResource[];
+  ids: Map<string, number>;
+  /** names and encoding ids: equal keys mean equal resources. */
+  key: string;
+  /** Where the objects come from (status and config dumps read them here). */
+  from?: Record<string, object>;
+}
+
+const diffs = new WeakMap<Selection, WeakMap<Selection, EncodedResource[]>>();
+/** The resources of `next` that `prev` did not hold as they are now (computed once per pair). */
+function changedSince(prev: Selection, next: Selection): EncodedResource[] {
+  let m = diffs.get(prev);
+  if (!m) diffs.set(prev, (m = new WeakMap()));
+  let d = m.get(next);
+  if (!d) {
+    d = next.encoded.filter((e, i) => prev.ids.get(next.names[i]) !== e.id);
+    m.set(next, d);
+  }
+  return d;
 }
 
 interface Subscription {
   names: string[]; // empty = wildcard where allowed
+  /** `names` joined: the key of this subscription's selection. */
+  namesKey: string;
   sentVersion?: string;
   sentNonce?: string;
   sentAt?: number;
-  /** The snapshot map and names of the last response: the same map and names mean nothing to send. */
-  sent?: Held;
-  /** Encoding id per name of `sent.names`, to tell what changed (and, for RDS/EDS, send only that). */
-  sentIds?: Map<string, number>;
+  /** What the last response brought the proxy to: the same selection again means nothing to send. */
+  sent?: Selection;
   ackedVersion?: string;
   ackedAt?: number;
-  acked?: Held;
+  acked?: Selection;
   /** A response is out and not yet answered; changes meanwhile are sent when the answer comes (SotW flow control). */
   awaiting: boolean;
   /** A push found this subscription awaiting: check it again once the answer arrives. */
@@ -139,12 +157,18 @@ export class AdsServer {
   private nonceCounter = 0;
   private readonly noncePrefix = Date.now().toString(36);
   private closed = false;
+  /** Selections by snapshot map, then by subscription names ('*' wildcard); null = a resource failed to encode. */
+  private selections = new WeakMap<object, Map<string, Selection | null>>();
+  /** Encoded responses by content (type + encoding ids), shared by every stream that is sent that content. */
+  private readonly responses = new Map<string, { version: string; nonce: string; bytes: Buffer; gen: number }>();
+  private responseGen = 0;
   /** Proxyless clients with equal subscriptions share one compile per push. */
   private proxylessCache = new Map<string, XdsSnapshot>();
   /** Counts every DiscoveryResponse written; tests use it to assert "no response". */
   responsesSent = 0;
-  /** Bytes of every DiscoveryResponse written (benchmarks report it). */
+  /** Bytes of every DiscoveryResponse written, in all and by type URL (benchmarks report them). */
   bytesSent = 0;
+  readonly bytesByType: Record<string, number> = {};
   /**
    * Bytes handed to gRPC and not yet flushed. A full EDS for a sidecar can be a megabyte; with 1,000 proxies
    * writing them all at once would hold a gigabyte in HTTP/2 buffers, so senders wait while this is high.
@@ -219,6 +243,8 @@ export class AdsServer {
         this.changeAt = 0;
         this.opts.beforePush?.();
         this.encoder.sweep();
+        this.responseGen++;
+        for (const [k, r] of this.responses) if (r.gen < this.responseGen - 2) this.responses.delete(k);
         this.proxylessCache.clear();
         let sliceStart = Date.now();
         for (const conn of [...this.conns]) {
@@ -261,7 +287,8 @@ export class AdsServer {
       const short = SHORT_TYPE_NAMES[type] ?? type;
       if (shortType && short !== shortType) continue;
       const held = sub.acked ?? sub.sent;
-      out[short] = (held?.names ?? []).filter((n) => held!.from[n]).map((name) => ({ name, ...(expandAnys(held!.from[name]) as object) }));
+      const from = held?.from ?? {};
+      out[short] = (held?.names ?? []).filter((n) => from[n]).map((name) => ({ name, ...(expandAnys(from[name]) as object) }));
     }
     return out;
   }
@@ -365,7 +392,7 @@ export class AdsServer {
     let sub = conn.subs.get(type);
     if (!nonce || !sub) {
       // A new subscription (or a reconnect): always answer, even with an empty set.
-      sub = { names, state: 'STALE', awaiting: false, dirty: false };
+      sub = { names, namesKey: names.join('\n'), state: 'STALE', awaiting: false, dirty: false };
       conn.subs.set(type, sub);
       if (type === LISTENER_TYPE && conn.kind === 'proxyless') this.recompile(conn);
       this.send(conn, type, true, 0);
@@ -386,9 +413,11 @@ export class AdsServer {
       sub.ackedAt = Date.now();
       sub.acked = sub.sent;
     }
-    const renamed = names.join('\n') !== sub.names.join('\n');
+    const namesKey = names.join('\n');
+    const renamed = namesKey !== sub.namesKey;
     if (renamed) {
       sub.names = names;
+      sub.namesKey = namesKey;
       if (type === LISTENER_TYPE && conn.kind === 'proxyless') this.recompile(conn);
     }
     if (renamed || sub.dirty) {
@@ -484,55 +513,24 @@ export class AdsServer {
     }
     const all = conn.snapshot[type] ?? EMPTY;
     const wildcard = sub.names.length === 0 || (sub.names.length === 1 && sub.names[0] === '*');
-    let names: readonly string[];
-    if (wildcard) {
-      if (!WILDCARD_TYPES.has(type)) {
-        if (!force) return;
-        names = [];
-      } else names = keysOf(all);
-    } else names = sub.names.filter((n) => n in all);
-    // Same map, same names: nothing can differ (compiled objects are immutable and shared across pushes).
-    if (!force && sub.sent && sub.sent.from === all && sameNames(sub.sent.names, names)) return;
-    const encoded: EncodedResource[] = new Array(names.length);
-    const ids = new Map<string, number>();
-    const prev = sub.sentIds;
-    let changed = force || !prev || prev.size !== names.length;
-    for (let i = 0; i < names.length; i++) {
-      const n = names[i];
-      let e: EncodedResource;
-      try {
-        e = this.encoder.encode(type, all[n]);
-      } catch (err) {
-        // A resource the proto cannot hold is a compiler bug: keep the proxy on what it has, say which one.
-        this.opts.log?.(`xds: cannot encode ${SHORT_TYPE_NAMES[type]} "${n}" for ${conn.id}: ${(err as Error).message}`);
-        return;
-      }
-      encoded[i] = e;
-      ids.set(n, e.id);
-      if (!changed && prev!.get(n) !== e.id) changed = true;
-    }
-    sub.sentIds = ids;
-    if (!changed) {
-      sub.sent = { from: all, names };
-      return;
-    }
+    if (wildcard && !WILDCARD_TYPES.has(type) && !force) return;
+    const sel = this.select(conn, type, all, wildcard ? (WILDCARD_TYPES.has(type) ? '*' : '') : sub.namesKey, sub.names);
+    if (!sel) return;
+    const prev = sub.sent;
+    if (!force && prev === sel) return;
+    sub.sent = sel;
+    if (!force && prev && prev.key === sel.key) return; // same resources from another map: nothing new
     // RDS and EDS are not full-state: a response may carry only the names that changed, and the client keeps
     // the rest. With 1,000 proxies this turns "one endpoint moved" into one small CLA per proxy, not all of them.
-    let toSend = encoded;
+    let toSend = sel.encoded;
     if (!WILDCARD_TYPES.has(type) && !force && prev) {
-      toSend = encoded.filter((e, i) => prev.get(names[i]) !== e.id);
-      if (!toSend.length) {
-        sub.sent = { from: all, names }; // only names dropped: the client forgets those itself
-        return;
-      }
+      toSend = changedSince(prev, sel);
+      if (!toSend.length) return; // only names dropped: the client forgets those itself
     }
-    const version = String(++this.versionCounter);
-    const nonce = `${this.noncePrefix}-${++this.nonceCounter}`;
-    const bytes = encodeDiscoveryResponse({ versionInfo: version, resources: toSend, typeUrl: type, nonce });
+    const { version, nonce, bytes } = this.response(type, toSend);
     sub.sentVersion = version;
     sub.sentNonce = nonce;
     sub.sentAt = Date.now();
-    sub.sent = { from: all, names };
     sub.state = 'STALE';
     sub.awaiting = true;
     sub.dirty = false;
@@ -540,8 +538,60 @@ export class AdsServer {
     conn.call.write(bytes, () => this.released(bytes.length));
     this.responsesSent++;
     this.bytesSent += bytes.length;
+    this.bytesByType[type] = (this.bytesByType[type] ?? 0) + bytes.length;
     this.opts.metrics?.pushes.inc({ type: SHORT_TYPE_NAMES[type] ?? type });
     if (changeAt) this.opts.metrics?.pushLatency.observe((Date.now() - changeAt) / 1000);
+  }
+
+  /**
+   * The resources a subscription selects from a snapshot map, encoded: computed once per (map, names) and shared
+   * by every stream subscribing alike (1,000 sidecars asking for the same 200 load assignments). Undefined when a
+   * resource cannot be encoded (logged once).
+   */
+  private select(conn: Conn, type: string, all: Record<string, object>, namesKey: string, subNames: string[]): Selection | undefined {
+    let byNames = this.selections.get(all);
+    if (!byNames) this.selections.set(all, (byNames = new Map()));
+    const hit = byNames.get(namesKey);
+    if (hit !== undefined) return hit ?? undefined;
+    const names = namesKey === '*' ? keysOf(all) : namesKey === '' ? [] : subNames.filter((n) => n in all);
+    const encoded: EncodedResource[] = new Array(names.length);
+    const ids = new Map<string, number>();
+    let key = '';
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i];
+      try {
+        encoded[i] = this.encoder.encode(type, all[n]);
+      } catch (err) {
+        // A resource the proto cannot hold is a compiler bug: keep the proxy on what it has, say which one.
+        this.opts.log?.(`xds: cannot encode ${SHORT_TYPE_NAMES[type]} "${n}" for ${conn.id}: ${(err as Error).message}`);
+        byNames.set(namesKey, null);
+        return undefined;
+      }
+      ids.set(n, encoded[i].id);
+      key += `${n}=${encoded[i].id};`;
+    }
+    const sel: Selection = { names, encoded, ids, key, from: all };
+    byNames.set(namesKey, sel);
+    return sel;
+  }
+
+  /**
+   * The response carrying exactly `resources`: identical responses (1,000 proxies receiving the same endpoints)
+   * are one buffer with one version and nonce. A nonce then names a content, not a send, which is all a stream
+   * needs to match an ACK to what it answers: two sends with one nonce carried the same resources.
+   */
+  private response(type: string, resources: EncodedResource[]): { version: string; nonce: string; bytes: Buffer } {
+    let key = type;
+    for (const e of resources) key += `,${e.id}`;
+    let r = this.responses.get(key);
+    if (!r) {
+      const version = String(++this.versionCounter);
+      const nonce = `${this.noncePrefix}-${++this.nonceCounter}`;
+      r = { version, nonce, bytes: encodeDiscoveryResponse({ versionInfo: version, resources, typeUrl: type, nonce }), gen: this.responseGen };
+      this.responses.set(key, r);
+    }
+    r.gen = this.responseGen;
+    return r;
   }
 
   private status(c: Conn): ProxyStatus {

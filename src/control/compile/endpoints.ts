@@ -15,15 +15,54 @@ export function serviceMembers(registry: RegistrySnapshot, svc: ServiceInfo): Wo
   return memo(registry, `members:${svc.fqdn}`, () => computeMembers(registry, svc));
 }
 
-function computeMembers(registry: RegistrySnapshot, svc: ServiceInfo): WorkloadInstance[] {
-  return registry.workloads.filter((w) => {
-    if (w.services.includes(svc.fqdn)) return true;
-    if (svc.selector && Object.keys(svc.selector).length > 0) {
-      // A Kubernetes Service selects in its own namespace; a ServiceEntry's workloadSelector likewise.
-      return w.namespace === svc.namespace && labelsMatch(svc.selector, w.labels);
+/** Instances by service membership and by (namespace, label=value), once per registry snapshot. */
+interface MemberIndex {
+  byService: Map<string, Set<WorkloadInstance>>;
+  byLabel: Map<string, WorkloadInstance[]>;
+}
+
+function memberIndex(registry: RegistrySnapshot): MemberIndex {
+  return memo(registry, 'memberIndex', () => {
+    const byService = new Map<string, Set<WorkloadInstance>>();
+    const byLabel = new Map<string, WorkloadInstance[]>();
+    for (const w of registry.workloads) {
+      for (const s of w.services) {
+        let set = byService.get(s);
+        if (!set) byService.set(s, (set = new Set()));
+        set.add(w);
+      }
+      for (const [k, v] of Object.entries(w.labels)) {
+        const key = `${w.namespace}\n${k}\n${v}`;
+        let list = byLabel.get(key);
+        if (!list) byLabel.set(key, (list = []));
+        list.push(w);
+      }
     }
-    return false;
+    return { byService, byLabel };
   });
+}
+
+function computeMembers(registry: RegistrySnapshot, svc: ServiceInfo): WorkloadInstance[] {
+  // Every service against every instance is 1,000,000 label checks at 200 services and 5,000 endpoints, on every
+  // registry change; the index narrows a selector to the instances carrying its first label.
+  const idx = memberIndex(registry);
+  const members = idx.byService.get(svc.fqdn) ?? new Set<WorkloadInstance>();
+  const selector = svc.selector && Object.keys(svc.selector).length > 0 ? svc.selector : undefined;
+  let candidates: Set<WorkloadInstance> = members;
+  if (selector) {
+    // A Kubernetes Service selects in its own namespace; a ServiceEntry's workloadSelector likewise.
+    const [k, v] = Object.entries(selector)[0];
+    const picked = (idx.byLabel.get(`${svc.namespace}\n${k}\n${v}`) ?? []).filter((w) => labelsMatch(selector, w.labels));
+    if (picked.length) candidates = new Set([...members, ...picked]);
+  }
+  // Registry order, as before the index existed.
+  return registry.workloads.length <= candidates.size * 4
+    ? registry.workloads.filter((w) => candidates.has(w))
+    : [...candidates].sort((a, b) => order(registry, a) - order(registry, b));
+}
+
+function order(registry: RegistrySnapshot, w: WorkloadInstance): number {
+  return memo(registry, 'order', () => new Map(registry.workloads.map((x, i) => [x, i]))).get(w) ?? 0;
 }
 
 /** The port the app of `w` listens on for service port `sp` (a same-named instance port wins, as with WorkloadEntry). */

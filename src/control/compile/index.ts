@@ -106,8 +106,10 @@ function sharedOutbound(input: CompileInput, ctx: RouteContext): SharedPart {
         for (const s of dr?.spec?.subsets ?? []) addOutbound(input, ctx, part, partNotes, svc, port, s.name);
       }
     }
-    const parts = [...Object.values(part[CLUSTER_TYPE]), null, ...Object.values(part[ENDPOINT_TYPE]), null, ...partNotes];
-    return sharedObjects.get(key, parts, () => ({ part, notes: partNotes }));
+    // Each map keeps its identity while its own objects are unchanged: an endpoint change leaves CDS untouched.
+    part[CLUSTER_TYPE] = sharedObjects.get(`${key}:cds`, Object.values(part[CLUSTER_TYPE]), () => part[CLUSTER_TYPE]);
+    part[ENDPOINT_TYPE] = sharedObjects.get(`${key}:eds`, Object.values(part[ENDPOINT_TYPE]), () => part[ENDPOINT_TYPE]);
+    return { part, notes: partNotes };
   });
 }
 
@@ -119,13 +121,13 @@ function addAllOutbound(input: CompileInput, ctx: RouteContext, snap: XdsSnapsho
 }
 
 /**
- * Compiled objects kept across generations: clusters, shared parts, each workload's own resources and each proxy's
- * snapshot. Handing out the same object when its inputs are unchanged is what lets the ADS server skip re-encoding
+ * Compiled objects kept across generations: clusters, shared maps, each workload's own resources and each proxy's
+ * per-type maps. Handing out the same object when its inputs are unchanged is what lets the ADS server skip re-encoding
  * and resending it (it recognises resources by identity).
  */
 const sharedObjects = new Interner();
 const workloadParts = new Interner();
-const proxySnapshots = new Interner();
+const proxyMaps = new Interner();
 
 /** Kinds that cannot change a workload's listeners or inbound clusters (they shape routes, clusters and endpoints). */
 const NOT_LISTENER_INPUTS = new Set(['Service', 'ServiceEntry', 'WorkloadEntry', 'VirtualService', 'DestinationRule', 'HTTPRoute', 'GRPCRoute', 'TrafficSplit']);
@@ -199,20 +201,28 @@ function compileTrellis(input: CompileInput, proxy: ProxyDescriptor, index: Serv
   for (const o of own) notes.push(...o.notes);
   notes.push(...shared.notes, ...extraNotes);
 
-  const parts = [shared, secret, ...own, ...routeConfigs, ...Object.values(extra[CLUSTER_TYPE]), null, ...Object.values(extra[ENDPOINT_TYPE])];
-  return proxySnapshots.get(proxy.id, parts, () => {
-    const snap = emptySnapshot();
-    for (const o of own) {
-      for (const l of o.listeners) snap[LISTENER_TYPE][l.name] = l;
-      for (const c of o.clusters) snap[CLUSTER_TYPE][c.name] = c;
-    }
-    for (const rc of routeConfigs) snap[ROUTE_TYPE][rc.name] = rc;
-    Object.assign(snap[CLUSTER_TYPE], shared.part[CLUSTER_TYPE], extra[CLUSTER_TYPE]);
-    // Load assignments are all shared: the proxy's map is the shared one unless it needs extras.
-    snap[ENDPOINT_TYPE] = missing.length ? { ...shared.part[ENDPOINT_TYPE], ...extra[ENDPOINT_TYPE] } : shared.part[ENDPOINT_TYPE];
-    snap[SECRET_TYPE][secret.name] = secret;
-    return snap;
-  });
+  // Per type, the proxy's map is rebuilt only when something in it changed, so the ADS server can tell "nothing
+  // new" by identity; load assignments and the secret are shared maps outright unless the proxy needs extras.
+  const id = proxy.id;
+  const sharedCds = shared.part[CLUSTER_TYPE];
+  const extraCds = Object.values(extra[CLUSTER_TYPE]);
+  const ownClusters = own.flatMap((o) => o.clusters);
+  const ownListeners = own.flatMap((o) => o.listeners);
+  return {
+    [LISTENER_TYPE]: proxyMaps.get(`lds:${id}`, ownListeners, () => byName(ownListeners)),
+    [ROUTE_TYPE]: proxyMaps.get(`rds:${id}`, routeConfigs, () => byName(routeConfigs)),
+    [CLUSTER_TYPE]: proxyMaps.get(`cds:${id}`, [sharedCds, ...ownClusters, ...extraCds], () => ({ ...byName(ownClusters), ...sharedCds, ...extra[CLUSTER_TYPE] })),
+    [ENDPOINT_TYPE]: missing.length
+      ? proxyMaps.get(`eds:${id}`, [shared.part[ENDPOINT_TYPE], ...Object.values(extra[ENDPOINT_TYPE])], () => ({ ...shared.part[ENDPOINT_TYPE], ...extra[ENDPOINT_TYPE] }))
+      : shared.part[ENDPOINT_TYPE],
+    [SECRET_TYPE]: sharedObjects.get('sds', [secret], () => ({ [secret.name]: secret })),
+  };
+}
+
+function byName(list: { name: string }[]): Record<string, object> {
+  const out: Record<string, object> = {};
+  for (const o of list) out[o.name] = o;
+  return out;
 }
 
 /** Cluster names a route configuration's routes use (once per route configuration object). */
@@ -271,7 +281,7 @@ export function compileWithNotes(
   subscriptions?: { listeners?: string[] },
 ): CompileResult {
   memo(input, 'generation', () => {
-    for (const i of [sharedObjects, workloadParts, proxySnapshots, loadAssignments]) i.nextGeneration();
+    for (const i of [sharedObjects, workloadParts, proxyMaps, loadAssignments]) i.nextGeneration();
     return true;
   });
   const notes: string[] = [];
