@@ -1,0 +1,84 @@
+// Inbound local rate limit end to end: RateLimitPolicy compiled by the control plane, enforced by proxy B for mesh callers.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startMesh, type Mesh } from './helpers/mesh.js';
+import { compileRateLimits } from '../../src/control/compile/ratelimit/index.js';
+import type { RateLimitPolicySpec } from '../../src/api/types.js';
+import type { Proxy } from '../../src/proxy/proxy.js';
+import { MESH_SETTINGS, closeAgent, metricsText, pushInboundFilters, request, resource, startCaller, workloadB, type FilterEntry } from './security-helpers.js';
+
+let mesh: Mesh;
+let caller: { proxy: Proxy; port: number };
+before(async () => {
+  mesh = await startMesh();
+  caller = await startCaller(mesh, 'c');
+});
+after(async () => {
+  closeAgent();
+  await caller?.proxy.close();
+  await mesh?.close();
+});
+
+function limits(spec: Omit<RateLimitPolicySpec, 'selector'>): FilterEntry {
+  const warnings: string[] = [];
+  const f = compileRateLimits([resource<RateLimitPolicySpec>('RateLimitPolicy', 'limit', { selector: { matchLabels: { app: 'b' } }, ...spec }, 'trellis.dev/v1alpha1')], workloadB(mesh.ports.http), MESH_SETTINGS, warnings);
+  assert.deepEqual(warnings, []);
+  assert.ok(f);
+  return f as FilterEntry;
+}
+
+const viaA = (path: string) => request(mesh.outPort, 'b', path);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('N per second: about N allowed per second (within 10%) over 3 s, the rest 429 rate_limited with Retry-After', async () => {
+  const N = 20;
+  const filter = limits({ limits: { total: { requests: N, per: '1s' } } });
+  assert.equal(pushInboundFilters(mesh, [filter]), undefined);
+  // Spend the initial burst (the bucket starts full).
+  let first429;
+  for (let i = 0; i < 3 * N && !first429; i++) {
+    const r = await viaA('/burst');
+    if (r.status === 429) first429 = r;
+    else assert.equal(r.status, 200, r.body);
+  }
+  assert.ok(first429, 'the burst never ran out');
+  assert.equal(first429.headers['x-trellis-error'], 'rate_limited');
+  assert.match(first429.headers['retry-after'] ?? '', /^[1-9]\d*$/);
+  assert.match(first429.body, /^rate_limited: request rate limit exceeded/);
+  assert.doesNotMatch(first429.body, /default\/limit/);
+
+  const start = Date.now();
+  const pending: Promise<number>[] = [];
+  let last = start;
+  while (Date.now() - start < 3000) {
+    pending.push(viaA('/steady').then((r) => r.status));
+    last = Date.now();
+    await sleep(1000 / (3 * N));
+  }
+  const statuses = await Promise.all(pending);
+  const allowed = statuses.filter((s) => s === 200).length;
+  assert.deepEqual(new Set(statuses.filter((s) => s !== 200)), new Set([429]));
+  const expected = (N * (last - start)) / 1000;
+  if (process.env.TRELLIS_TEST_LOG) console.log(`allowed ${allowed}/${statuses.length} expected ${expected}`);
+  assert.ok(Math.abs(allowed - expected) <= expected * 0.1, `allowed ${allowed} of ${statuses.length}, expected about ${expected.toFixed(1)}`);
+
+  // An unchanged config push (new objects, same content) keeps the buckets: still limited right away.
+  assert.equal(pushInboundFilters(mesh, [limits({ limits: { total: { requests: N, per: '1s' } } })]), undefined);
+  let limited = false;
+  for (let i = 0; i < 5 && !limited; i++) limited = (await viaA('/again')).status === 429;
+  assert.ok(limited, 'a re-pushed identical config must not refill the bucket');
+  const text = await metricsText(mesh.b);
+  assert.match(text, /trellis_rate_limited_total\{limit="total"\} [1-9]/);
+  assert.match(text, /trellis_requests_total\{reporter="destination",[^}]*response_code="429"[^}]*error_code="rate_limited"/);
+});
+
+test('per-caller limits count each caller SPIFFE ID separately; paths outside the policy are not limited', async () => {
+  assert.equal(pushInboundFilters(mesh, [limits({ limits: { perCaller: { requests: 2, per: '10s' } }, paths: ['/api/*'] })]), undefined);
+  const a = [await viaA('/api/1'), await viaA('/api/2'), await viaA('/api/3')].map((r) => r.status);
+  assert.deepEqual(a, [200, 200, 429]);
+  const c = [await request(caller.port, 'b', '/api/1'), await request(caller.port, 'b', '/api/2'), await request(caller.port, 'b', '/api/3')].map((r) => r.status);
+  assert.deepEqual(c, [200, 200, 429]);
+  assert.equal((await viaA('/other')).status, 200);
+  const text = await metricsText(mesh.b);
+  assert.match(text, /trellis_rate_limited_total\{limit="per_caller"\} [1-9]/);
+});
