@@ -1,12 +1,13 @@
 // Inbound JWT end to end: RequestAuthentication + AuthorizationPolicy compiled by the control plane, enforced by proxy B behind mTLS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { SignJWT, exportJWK, generateKeyPair, type KeyLike } from 'jose';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { startMesh, type Mesh } from './helpers/mesh.js';
 import { compileAuthorization, compileJwtAuthn } from '../../src/control/compile/authz/index.js';
 import type { AuthorizationPolicySpec, RequestAuthenticationSpec } from '../../src/api/types.js';
 import { MESH_SETTINGS, closeAgent, echoed, metricsText, pushInboundFilters, request, resource, workloadB, type FilterEntry } from './security-helpers.js';
 
+type KeyLike = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 const ISS = 'https://issuer.example';
 let mesh: Mesh;
 let key: KeyLike;
