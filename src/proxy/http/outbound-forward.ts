@@ -40,6 +40,8 @@ export class Flight {
   prefix: Buffer[] | undefined = undefined;
   tried: Set<string> | undefined = undefined;
   replayed = false;
+  /** A gRPC response head held back until its first message or trailers show whether to retry. */
+  heldHead: (http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader) | undefined = undefined;
   constructor(
     readonly pool: UpstreamPool,
     readonly reg: ResilienceRegistry | undefined,
@@ -246,7 +248,8 @@ function retryGate(ex: Exchange, f: Flight, outcome: AttemptOutcome): number {
   releaseRetry(ex, f);
   const p = ex.decision!.retry;
   if (p === undefined) return -1;
-  const v = shouldRetry(p, f.attempt, outcome, { method: ex.method, bodyBytes: f.bodyBytes, bodyBuffered: f.bodyBuffered });
+  // Every gRPC call is a POST: its method says nothing about idempotency, the route's gRPC retryOn is the contract (as Envoy).
+  const v = shouldRetry(p, f.attempt, outcome, { method: ex.method, bodyBytes: f.bodyBytes, bodyBuffered: f.bodyBuffered, retryNonIdempotent: ex.grpc });
   if (!v.retry) return -1;
   const now = performance.now();
   const wait = backoffMs(f.attempt, p.backoffBaseMs, p.backoffMaxMs);
@@ -460,17 +463,42 @@ function tryH2(ex: Exchange, f: Flight): void {
   stream.on('response', (headers, flags) => onH2Response(ex, f, stream, headers, flags));
   stream.on('trailers', (trailers) => {
     if (f.stream !== stream) return;
+    const held = f.heldHead;
+    if (held !== undefined && !f.committed) {
+      // Headers + trailers and no message: decide as for a trailers-only answer.
+      f.heldHead = undefined;
+      const g = trailers['grpc-status'];
+      decideH2(ex, f, stream, held, 200, g === undefined ? undefined : Number(g), 0);
+      if (f.stream !== stream) return;
+    }
     if (trailers['grpc-status'] !== undefined) ex.grpcStatus = String(trailers['grpc-status']);
     (ex.res as ServerResponse).addTrailers(sanitizeResponseHeaders(trailers as Headers) as Record<string, string>);
   });
   sendBody(ex, f, stream);
 }
 
-function onH2Response(ex: Exchange, f: Flight, stream: http2.ClientHttp2Stream, headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number): void {
+type H2Head = http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader;
+
+function onH2Response(ex: Exchange, f: Flight, stream: http2.ClientHttp2Stream, headers: H2Head, flags: number): void {
   if (f.stream !== stream || ex.res.writableEnded) return;
   const status = Number(headers[':status'] ?? 502);
   const gs = headers['grpc-status'];
-  const grpcStatus = gs === undefined ? undefined : Number(gs);
+  if (gs === undefined && ex.grpc && status === 200 && ex.decision!.retry !== undefined && !(flags & NGHTTP2_FLAG_END_STREAM)) {
+    // Most gRPC servers send an error as headers + trailers, not trailers-only: hold the head until the
+    // first message (commit) or the trailers (their grpc-status may call for a retry).
+    f.heldHead = headers;
+    stream.once('data', (chunk: Buffer) => {
+      if (f.stream !== stream || f.committed || ex.res.writableEnded) return;
+      f.heldHead = undefined;
+      commitH2(ex, f, stream, headers, status, 0, chunk);
+    });
+    return;
+  }
+  decideH2(ex, f, stream, headers, status, gs === undefined ? undefined : Number(gs), flags);
+}
+
+/** Outlier result and retry decision for a try's response (head, or held head plus trailers); commits it when not retried. */
+function decideH2(ex: Exchange, f: Flight, stream: http2.ClientHttp2Stream, headers: H2Head, status: number, grpcStatus: number | undefined, flags: number): void {
   const o = ex.resilience?.outlier;
   if (o !== undefined) o.onResult(ex.endpoint!.id, grpcStatus !== undefined && grpcStatus !== 0 && status < 300 ? grpcAsHttp(grpcStatus) : status);
   if (ex.decision!.retry !== undefined) {
@@ -481,12 +509,17 @@ function onH2Response(ex: Exchange, f: Flight, stream: http2.ClientHttp2Stream, 
       return scheduleRetry(ex, f, wait);
     }
   }
+  commitH2(ex, f, stream, headers, status, flags, undefined);
+}
+
+function commitH2(ex: Exchange, f: Flight, stream: http2.ClientHttp2Stream, headers: H2Head, status: number, flags: number, first: Buffer | undefined): void {
   if (f.perTryTimer !== undefined) {
     clearTimeout(f.perTryTimer);
     f.perTryTimer = undefined;
   }
   f.committed = true;
   const out = responseHeaders(ex, headers as Headers);
+  const gs = headers['grpc-status'];
   if (gs !== undefined) ex.grpcStatus = String(gs);
   const res = ex.res;
   const h2res = (res as Http2ServerResponse).stream;
@@ -496,6 +529,7 @@ function onH2Response(ex: Exchange, f: Flight, stream: http2.ClientHttp2Stream, 
     return;
   }
   res.writeHead(status, out as http.OutgoingHttpHeaders);
+  if (first !== undefined) (res as ServerResponse).write(first);
   stream.pipe(res as NodeJS.WritableStream);
 }
 
