@@ -2,7 +2,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { startMesh, type Mesh } from './helpers/mesh.js';
+import * as grpc from '@grpc/grpc-js';
+import { startMesh, EchoClient, type Mesh } from './helpers/mesh.js';
 import { curl } from './helpers/curl.js';
 import { compileAuthorization } from '../../src/control/compile/authz/index.js';
 import type { AuthorizationPolicySpec } from '../../src/api/types.js';
@@ -156,4 +157,19 @@ test('RBAC the proxy cannot read or evaluate fails closed (403), so does an unkn
   // An optional unknown filter is skipped (Envoy's is_optional).
   push([{ name: 'ext', is_optional: true, typed_config: { type_url: 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz', value: Buffer.alloc(0) } }]);
   assert.equal((await viaA('/x')).status, 200);
+});
+
+test('source IP reaches authorization over mTLS and plaintext (ipBlocks); a denied gRPC call gets PERMISSION_DENIED', async () => {
+  push(authz([{ name: 'no-loopback', spec: { action: 'DENY', rules: [{ from: [{ source: { ipBlocks: ['127.0.0.0/8'] } }] }] } }]));
+  assert.equal((await viaA('/ip')).status, 403);
+  assert.equal((await curl(['-H', 'Host: b', `http://127.0.0.1:${mesh.inPort}/ip`])).status, 403);
+  const c = new EchoClient(`127.0.0.1:${mesh.outPort}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'b-grpc:9090' });
+  const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+    (c as unknown as { Echo: Function }).Echo(Buffer.from('hi'), (e: grpc.ServiceError | null) => resolve(e)),
+  );
+  c.close();
+  assert.equal(err?.code, grpc.status.PERMISSION_DENIED);
+  assert.match(err?.details ?? '', /denied by authorization policy/);
+  push(authz([{ name: 'no-elsewhere', spec: { action: 'DENY', rules: [{ from: [{ source: { notIpBlocks: ['127.0.0.0/8'] } }] }] } }]));
+  assert.equal((await viaA('/ip')).status, 200);
 });
