@@ -253,7 +253,23 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
   const timer = setInterval(tick, TICK_MS);
   timer.unref();
   // Config changes are checked at once, not only on the next tick.
-  const onStoreChange = () => setImmediate(retirePiped);
+  /** Policies are built when config arrives (their problems logged then), not by the first request. */
+  const prebuild = () => {
+    for (const c of current().chains) {
+      if (!l7(c)) continue;
+      try {
+        policies.forChain(c);
+      } catch (err) {
+        ctx.log('error', `listener ${name}: inbound policy for ${c.cluster} could not be built: ${(err as Error).message}`);
+      }
+    }
+  };
+  const onStoreChange = () =>
+    setImmediate(() => {
+      prebuild();
+      retirePiped();
+    });
+  prebuild();
   // One per inbound listener: node mode may host many, which is not a leak.
   ctx.store.setMaxListeners(Math.max(ctx.store.getMaxListeners(), ctx.store.listenerCount('change') + 10));
   ctx.store.on('change', onStoreChange);
