@@ -123,7 +123,8 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   const id = `node~${opts.workloads[0].address ?? '127.0.0.1'}~trellis-proxy-${process.pid}-${Math.random().toString(36).slice(2, 8)}.${hostname()}`;
   const metrics = new ProxyMetrics();
   const store = new StateStore();
-  const pool = new UpstreamPool();
+  // The pool reads idle_timeout / max_requests_per_connection and the breaker of a cluster when it makes its pool.
+  const pool = new UpstreamPool({ clusterRaw: (n) => store.current.raw.clusters.get(n), breaker: (n) => resilience.get(n)?.breaker });
 
   // Identities: one per service account (several workloads may share one).
   const identities = new Map<string, WorkloadTls>();

@@ -154,6 +154,7 @@ before(async () => {
     cluster('shadow'),
     cluster('grpc', {}, 'GRPC'),
     cluster('idle', { connectionPool: { http: { idleTimeout: '0.2s', maxRequestsPerConnection: 2 } } }),
+    cluster('pool1', { connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1 } } }),
   ];
   const endpoints = [
     x.loadAssignment(cname('flaky'), [ep(apps.flaky.port)]),
@@ -166,6 +167,7 @@ before(async () => {
     x.loadAssignment(cname('shadow'), [ep(apps.shadow.port)]),
     x.loadAssignment(cname('grpc'), [ep(grpcPort)]),
     x.loadAssignment(cname('idle'), [ep(apps.idle.port)]),
+    x.loadAssignment(cname('pool1'), [ep(apps.slow.port)]),
   ];
   const routes = x.roundTrip(ROUTE_TYPE, {
     name: 'outbound|default/a',
@@ -186,6 +188,7 @@ before(async () => {
       vhost('grpc', [{ cluster: cname('grpc'), retries: { attempts: 3, perTryTimeout: '150ms', retryOn: 'unavailable,reset' } }]),
       vhost('grpc-noretry', [{ cluster: cname('grpc') }], ['grpc-noretry']),
       vhost('idle', [{ cluster: cname('idle') }]),
+      vhost('pool1', [{ cluster: cname('pool1') }]),
     ],
   });
   a = await startProxy({
@@ -273,12 +276,13 @@ test('a 100 KiB body is streamed and not retried; a small PUT body is replayed',
   assert.deepEqual(apps.flaky.log.filter((l) => /small1/.test(l.url)).map((l) => l.bodyLen), [1000, 1000]);
 });
 
-test('per-try 100 ms, 5 attempts, route timeout 250 ms: at most 3 tries, 504 well within 400 ms', async () => {
+test('per-try 100 ms, 5 attempts, route timeout 250 ms: at most 3 tries, 504 at ~250 ms', async () => {
   const before = apps.flaky.hits;
   const r = await request('flaky', '/pertry/delay/2000');
   assert.equal(r.status, 504, r.body);
   assert.equal(r.headers['x-trellis-error'], 'upstream_timeout');
-  assert.ok(r.ms >= 240 && r.ms < 400, `answered after ${r.ms}ms`);
+  // ~250 ms; the upper bound leaves room for a loaded test machine (five 100 ms tries would need 500+).
+  assert.ok(r.ms >= 240 && r.ms < 480, `answered after ${r.ms}ms`);
   // Tries that timed out reach the app only after their (destroyed) connection: count what arrived.
   const tries = apps.flaky.log.length - before;
   assert.ok(tries <= 3, `${tries} tries`);
@@ -289,7 +293,7 @@ test('a route timeout without retries answers 504 upstream_timeout on time', asy
   assert.equal(r.status, 504);
   assert.equal(r.headers['x-trellis-error'], 'upstream_timeout');
   assert.match(r.body, /route default\/flaky#3 timeout 200ms exceeded/);
-  assert.ok(r.ms < 400, `${r.ms}ms`);
+  assert.ok(r.ms < 1000, `${r.ms}ms`);
 });
 
 test('connect failure on one endpoint is retried on another', async () => {
@@ -360,13 +364,13 @@ test('outlier detection: 5 consecutive 5xx eject an endpoint, it gets no traffic
 });
 
 test('mirroring: about the percentage reaches the shadow with Host -shadow; the main response is unaffected', async () => {
-  apps.shadow.delayMs = 500;
+  apps.shadow.delayMs = 1500;
   apps.shadow.status = 500;
   const N = 80;
   const rs: { status: number; ms: number; body: string }[] = [];
   for (let i = 0; i < N; i += 8) rs.push(...(await Promise.all(Array.from({ length: 8 }, (_, k) => request('main', `/m/${i + k}`, { method: 'POST', body: 'payload' })))));
   assert.ok(rs.every((r) => r.status === 200 && JSON.parse(r.body).app === 'main'));
-  assert.ok(rs.every((r) => r.ms < 300), 'a slow failing shadow never delays the main request');
+  assert.ok(rs.every((r) => r.ms < 1000), 'a slow (1.5 s) failing shadow never delays the main request');
   await new Promise((r) => setTimeout(r, 100));
   const n = apps.shadow.log.length;
   assert.ok(n >= N * 0.25 && n <= N * 0.75, `${n} of ${N} mirrored at 50%`);
@@ -403,4 +407,57 @@ test('gRPC: per-try timeout retries within the caller grpc-timeout, never past i
   const calls = grpcCalls.get('slow-1') ?? 0;
   // 150 ms tries in a 400 ms deadline: 3 at most (the third cut by the deadline).
   assert.ok(calls >= 2 && calls <= 3, `${calls} calls`);
+});
+
+test('max_requests_per_connection retires a connection after 2 requests; idle_timeout closes an idle one', async () => {
+  const conns = () => a.resilience()[cname('idle')].breaker.active.connections;
+  const idleAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const get = (p: string) =>
+    new Promise<number>((resolve, reject) => {
+      http.get({ port: outPort, host: '127.0.0.1', path: p, agent: idleAgent, headers: { host: 'idle' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      }).on('error', reject);
+    });
+  try {
+    assert.equal(await get('/1'), 200);
+    assert.equal(conns(), 1);
+    assert.equal(await get('/2'), 200);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(conns(), 0, 'retired after its second request');
+    assert.equal(await get('/3'), 200);
+    assert.equal(conns(), 1);
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(conns(), 0, 'closed after 200 ms idle');
+  } finally {
+    idleAgent.destroy();
+  }
+});
+
+test('max_connections 1 + max_pending 1: one request runs, one waits for the connection, one gets a fast overflow', async () => {
+  apps.slow.delayMs = 300;
+  const rs = await Promise.all(Array.from({ length: 3 }, (_, i) => request('pool1', `/p/${i}`)));
+  const ok = rs.filter((r) => r.status === 200);
+  const over = rs.filter((r) => r.headers['x-trellis-error'] === 'overflow');
+  assert.equal(ok.length, 2, JSON.stringify(rs.map((r) => [r.status, r.body])));
+  assert.equal(over.length, 1);
+  assert.ok(over[0].ms < 200, `${over[0].ms}ms`);
+  assert.match(over[0].body, /max_pending_requests \(1\)/);
+  // The waiting one ran after the first on the same connection.
+  assert.ok(Math.max(...ok.map((r) => r.ms)) >= 550);
+});
+
+test('the deadline passing while the body is still arriving answers 504 request_timeout', async () => {
+  const r = await new Promise<{ status: number; code: string; body: string }>((resolve, reject) => {
+    const req = http.request({ port: outPort, host: '127.0.0.1', path: '/pertry/slow-body', method: 'PUT', agent, headers: { host: 'flaky', 'content-length': 10 } }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, code: String(res.headers['x-trellis-error']), body }));
+    });
+    req.on('error', reject);
+    req.write('12345');
+  });
+  assert.equal(r.status, 504);
+  assert.equal(r.code, 'request_timeout');
+  assert.match(r.body, /route default\/flaky#2 timeout 250ms passed before the request body was received/);
 });

@@ -302,6 +302,11 @@ function onPerTryTimeout(ex: Exchange, f: Flight, attempt: number): void {
 /** A try failed before any response: outlier result, then retry or answer with the failure. */
 function onTryFailure(ex: Exchange, f: Flight, err: UpstreamError): void {
   const code = err.trellisCode ?? 'upstream_reset';
+  if (code === 'overflow') {
+    // The pool refused a connection (cluster max_connections): not the endpoint's fault, not retried.
+    endTry(ex, f);
+    return reject(ex, 'overflow', `route ${ex.routeName}: ${err.message}`);
+  }
   const connect = code === 'upstream_connect_failure';
   ex.resilience?.outlier?.onResult(ex.endpoint!.id, connect ? 'connect_failure' : 'reset');
   const wait = ex.decision!.retry === undefined ? -1 : retryGate(ex, f, connect ? CONNECT_FAILURE : RESET);
@@ -310,7 +315,7 @@ function onTryFailure(ex: Exchange, f: Flight, err: UpstreamError): void {
   upstreamFailure(ex, err, code);
 }
 
-function upstreamFailure(ex: Exchange, err: UpstreamError, code: 'upstream_connect_failure' | 'upstream_reset'): void {
+function upstreamFailure(ex: Exchange, err: UpstreamError, code: NonNullable<UpstreamError['trellisCode']>): void {
   if (ex.res.writableEnded || ex.errorCode) return;
   const name = ex.cluster!.config.name;
   const retried = ex.flight !== undefined && (ex.flight as Flight).attempt > 1 ? ` (try ${(ex.flight as Flight).attempt})` : '';
@@ -350,8 +355,19 @@ function tryH1(ex: Exchange, f: Flight): void {
   const ep = ex.endpoint!;
   const cs = ex.cluster!;
   ex.headers.host = ex.authority;
+  const agent = f.pool.agent(cs.config, ep, ex.caller);
+  const r = ex.resilience;
+  let pending = false;
+  if (r !== undefined && f.pool.wouldQueue(agent, r.breaker.limits.connections)) {
+    // Waiting for a connection: a pending request, refused fast past max_pending_requests.
+    if (!r.breaker.tryAcquire('pending')) {
+      if (f.attempt > 1) releaseRetry(ex, f);
+      return reject(ex, 'overflow', `route ${ex.routeName}: cluster ${cs.config.name} circuit breaker max_pending_requests (${r.breaker.limits.pending}) reached`);
+    }
+    pending = true;
+  }
   const upReq = http.request({
-    agent: f.pool.agent(cs.config, ep, ex.caller),
+    agent,
     host: ep.address,
     port: ep.port,
     method: ex.method,
@@ -365,6 +381,12 @@ function tryH1(ex: Exchange, f: Flight): void {
   armPerTry(ex, f);
   upReq.on('error', (err: UpstreamError) => onH1Error(ex, f, upReq, err));
   upReq.on('response', (upRes) => onH1Response(ex, f, upReq, upRes));
+  if (pending) {
+    upReq.once('socket', () => r!.breaker.release('pending'));
+    upReq.once('close', () => {
+      if (!upReq.socket) r!.breaker.release('pending');
+    });
+  }
   sendBody(ex, f, upReq);
 }
 

@@ -9,7 +9,7 @@ import { abortFlight, pickEndpoint, requestHash, type Flight } from './outbound-
 /**
  * The route timeout and a gRPC caller's grpc-timeout both bound the request (the smaller wins); the same
  * deadline bounds every retry. Expiring while a try waits on the upstream answers upstream_timeout; expiring
- * between tries (back-off) answers request_timeout.
+ * while no try is in flight (body still arriving, or between tries) answers request_timeout.
  */
 export const outboundDeadline: Layer = (next) => (ex) => {
   const routeMs = ex.decision!.timeoutMs;
@@ -33,7 +33,10 @@ function onDeadline(ex: Exchange): void {
   const where = ex.cluster ? ` waiting for cluster ${ex.cluster.config.name}` : '';
   if (f !== undefined) {
     const between = f.backoffTimer !== undefined;
+    const noTry = f.attempt === 0;
     abortFlight(ex, f, true);
+    // Still reading a body to buffer for retries: the client was too slow, not the upstream.
+    if (noTry) return reject(ex, 'request_timeout', `${ex.deadlineSource} passed before the request body was received`);
     if (between) return reject(ex, 'request_timeout', `${ex.deadlineSource} passed before retry ${f.attempt} of route ${ex.routeName} could start`);
     return reject(ex, 'upstream_timeout', `${ex.deadlineSource} exceeded${where}${f.attempt > 1 ? ` (try ${f.attempt})` : ''}`);
   }

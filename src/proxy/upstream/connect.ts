@@ -7,7 +7,7 @@ import type { WorkloadTls } from '../tls/identity.js';
 import { checkPeerSvid } from '../tls/svid.js';
 
 export interface UpstreamError extends Error {
-  trellisCode?: 'upstream_connect_failure' | 'upstream_reset';
+  trellisCode?: 'upstream_connect_failure' | 'upstream_reset' | 'overflow';
 }
 
 /** `outbound_.<targetPort>_.<subset>_.<fqdn>` — the inbound proxy picks its filter chain by this port. */

@@ -5,28 +5,90 @@ import type { Socket } from 'node:net';
 import type { ClusterConfig } from '../config/types.js';
 import { isMutual, meshMeta, type EndpointInfo } from '../policy-api.js';
 import type { WorkloadTls } from '../tls/identity.js';
-import { openUpstream, upstreamSni } from './connect.js';
+import * as net from 'node:net';
+import { asMsg, durationMs } from '../route/proto.js';
+import type { CircuitBreaker } from '../resilience/index.js';
+import { openUpstream, upstreamSni, type UpstreamError } from './connect.js';
 
 /** Idle pooled sockets are closed before the app's usual keep-alive timeout (node: 5s) to avoid reusing a dying one. */
 const IDLE_MS = 4000;
+const MAX_SOCKETS = 512;
+
+export interface PoolOptions {
+  /** The decoded xDS Cluster by name: common_http_protocol_options (idle_timeout, max_requests_per_connection). */
+  clusterRaw?: (name: string) => Record<string, unknown> | undefined;
+  /** The cluster's circuit breaker: 'connections' counts open upstream connections, 'pending' requests waiting for one. */
+  breaker?: (name: string) => CircuitBreaker | undefined;
+}
+
+type CountedSocket = Socket & { trellisServed?: number };
 
 class MeshAgent extends http.Agent {
+  /** Connections made and not yet closed. */
+  open = 0;
   constructor(
     private readonly cluster: ClusterConfig,
     private readonly ep: EndpointInfo,
     private readonly caller: WorkloadTls | undefined,
+    idleMs: number,
+    /** Requests per connection before it retires (0 = unlimited). */
+    maxRequests: number,
+    private readonly breaker: (() => CircuitBreaker | undefined) | undefined,
   ) {
-    super({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, timeout: IDLE_MS, scheduling: 'lifo' });
+    super({ keepAlive: true, maxSockets: MAX_SOCKETS, maxFreeSockets: 64, timeout: idleMs, scheduling: 'lifo' });
+    if (maxRequests > 0) {
+      // Retire a connection after maxRequests (Node types declare keepSocketAlive as void; it returns whether to keep).
+      const keep = this.keepSocketAlive.bind(this) as unknown as (s: Socket) => boolean;
+      (this as unknown as { keepSocketAlive: (s: Socket) => boolean }).keepSocketAlive = (socket: Socket) => {
+        const c = socket as CountedSocket;
+        c.trellisServed = (c.trellisServed ?? 0) + 1;
+        return c.trellisServed < maxRequests && keep(socket);
+      };
+    }
   }
+
   override createConnection(): Socket {
-    return openUpstream(this.cluster, this.ep, this.caller, ['http/1.1']);
+    const br = this.breaker?.();
+    if (br !== undefined && !br.tryAcquire('connections')) {
+      // The cluster-wide connection limit is reached: fail this request fast rather than exceed it.
+      const s = new net.Socket();
+      const err = new Error(`cluster ${this.cluster.name}: circuit breaker max_connections (${br.limits.connections}) reached`) as UpstreamError;
+      err.trellisCode = 'overflow';
+      process.nextTick(() => s.destroy(err));
+      return s;
+    }
+    const s = openUpstream(this.cluster, this.ep, this.caller, ['http/1.1']);
+    this.open++;
+    s.once('close', () => {
+      this.open--;
+      br?.release('connections');
+    });
+    return s;
   }
+
+  /** True when a request now would wait for a connection (none free, per-endpoint limit reached). */
+  wouldQueue(): boolean {
+    if (this.open < this.maxSockets) return false;
+    for (const k in this.freeSockets) if ((this.freeSockets[k]?.length ?? 0) > 0) return false;
+    return true;
+  }
+}
+
+/** idle_timeout and max_requests_per_connection from common_http_protocol_options. */
+function httpOptions(raw: Record<string, unknown> | undefined): { idleMs: number; maxRequests: number } {
+  const o = asMsg(raw?.common_http_protocol_options);
+  const idle = durationMs(o?.idle_timeout);
+  const m = asMsg(o?.max_requests_per_connection)?.value ?? o?.max_requests_per_connection ?? raw?.max_requests_per_connection;
+  const maxRequests = typeof m === 'number' ? m : typeof m === 'string' ? Number(m) : typeof asMsg(m)?.value === 'number' ? (asMsg(m)!.value as number) : 0;
+  return { idleMs: idle !== undefined && idle > 0 ? idle : IDLE_MS, maxRequests: Number.isFinite(maxRequests) && maxRequests > 0 ? maxRequests : 0 };
 }
 
 export class UpstreamPool {
   private agents = new Map<string, { agent: MeshAgent; cluster: ClusterConfig; ep: EndpointInfo; caller?: WorkloadTls; generation: number }>();
   private sessions = new Map<string, http2.ClientHttp2Session>();
   private closed = false;
+
+  constructor(private readonly opts: PoolOptions = {}) {}
 
   private key(cluster: ClusterConfig, ep: EndpointInfo, caller: WorkloadTls | undefined): string {
     return `${caller?.spiffeId ?? ''}|${caller?.generation ?? 0}|${ep.address}:${ep.port}|${upstreamSni(cluster, ep)}|${meshMeta(ep).identity ?? ''}|${cluster.connectTimeoutMs}`;
@@ -36,10 +98,24 @@ export class UpstreamPool {
     const k = this.key(cluster, ep, caller);
     let a = this.agents.get(k);
     if (!a) {
-      a = { agent: new MeshAgent(cluster, ep, caller), cluster, ep, caller, generation: caller?.generation ?? 0 };
+      const { idleMs, maxRequests } = httpOptions(this.opts.clusterRaw?.(cluster.name));
+      const breaker = this.opts.breaker;
+      const name = cluster.name;
+      a = { agent: new MeshAgent(cluster, ep, caller, idleMs, maxRequests, breaker && (() => breaker(name))), cluster, ep, caller, generation: caller?.generation ?? 0 };
       this.agents.set(k, a);
     }
     return a.agent;
+  }
+
+  /**
+   * Whether a request on `agent` would wait for a connection. The per-endpoint connection cap follows the
+   * cluster's max_connections, so requests past it queue (as Envoy's pending requests) instead of connecting.
+   */
+  wouldQueue(agent: http.Agent, maxConnections: number): boolean {
+    const m = agent as MeshAgent;
+    const cap = Math.min(MAX_SOCKETS, Math.max(1, maxConnections));
+    if (m.maxSockets !== cap) m.maxSockets = cap;
+    return m.wouldQueue();
   }
 
   /** One multiplexed HTTP/2 session per key (gRPC and HTTP/2 clusters); replaced when it closes or goes away. */
