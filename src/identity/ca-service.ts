@@ -45,7 +45,8 @@ function loadService(): { service: grpc.ServiceDefinition; Client: grpc.ServiceC
 export interface CaServiceDeps {
   ca: CertificateAuthority;
   tokens: TokenIssuer;
-  maxTtlSeconds?: number;
+  /** The longest lifetime issued; a function is asked on every request (the Mesh's certificateTTL can change at run time). */
+  maxTtlSeconds?: number | (() => number);
   /** Called after each signature; `proxyId` is what the caller sent as `x-trellis-proxy-id` metadata, if anything. */
   onSigned?(id: string, info: SignedInfo): void;
   onRefused?(reason: string): void;
@@ -81,7 +82,16 @@ function bearer(md: grpc.Metadata): string {
 
 /** Registers CertificateService on a server (the control plane's ADS server, typically). */
 export function addCertificateService(server: grpc.Server, deps: CaServiceDeps): void {
-  const maxTtl = deps.maxTtlSeconds ?? DEFAULT_MAX_TTL_SECONDS;
+  const maxTtlOf = (): number => {
+    const m = deps.maxTtlSeconds;
+    let v: number;
+    try {
+      v = typeof m === 'function' ? m() : (m ?? DEFAULT_MAX_TTL_SECONDS);
+    } catch {
+      v = DEFAULT_MAX_TTL_SECONDS;
+    }
+    return Number.isFinite(v) && v > 0 ? v : DEFAULT_MAX_TTL_SECONDS;
+  };
   const handle = async (
     call: grpc.ServerUnaryCall<CreateRequest, CreateResponse>,
   ): Promise<{ res: CreateResponse; id: string; info: SignedInfo }> => {
@@ -118,6 +128,7 @@ export function addCertificateService(server: grpc.Server, deps: CaServiceDeps):
       );
     }
     const askedTtl = Number(call.request.validity_seconds) || 0;
+    const maxTtl = maxTtlOf();
     const ttl = askedTtl > 0 ? Math.min(askedTtl, maxTtl) : Math.min(DEFAULT_SVID_TTL_SECONDS, maxTtl);
     const rootFingerprint = deps.ca.roots().find((r) => r.signing)?.fingerprint;
     const signed = await deps.ca.signCsr(csr, { spiffeId: granted, ttlSeconds: ttl });

@@ -167,7 +167,10 @@ export class CertificateAuthority extends EventEmitter {
 
   // ---- trust ----
 
-  /** Every trusted root, concatenated PEM. */
+  /**
+   * Every trusted root, concatenated PEM, the signing root first: a proxy whose certificate does not chain to the
+   * first root of the bundle knows a rotation switched the signing root and asks for a new certificate.
+   */
   trustBundlePem(): string {
     return this.bundleCache;
   }
@@ -372,7 +375,7 @@ export class CertificateAuthority extends EventEmitter {
     if (!this.operatorProvided) {
       const root = this.rootList.find((r) => r.fingerprint === this.signingFp)!;
       this.signer = this.makeSigner(root.key!, root.info, [], root.info.notAfter);
-      this.bundleCache = this.rootList.map((r) => r.pem).join('');
+      this.bundleCache = [root, ...this.rootList.filter((r) => r !== root)].map((r) => r.pem).join('');
     }
     this.emit('changed');
   }

@@ -9,6 +9,33 @@ export interface CertificateSource {
   /** A CertificateManager returns undefined until its first certificate is issued (the type says otherwise for callers that run after start). */
   current(): { keyPem: string; certChainPem: string[]; trustBundlePem: string; notAfter: Date | number; notBefore?: Date | number };
   on(event: 'rotated', cb: () => void): unknown;
+  /** Asks for a new certificate now (a CertificateManager has it; static sources do not). */
+  renewNow?(): void;
+}
+
+/** Spread of the re-issue after a root rotation switched the signing root: 1,000 proxies do not ask the CA at once. */
+export const REISSUE_SPREAD_MS = 2000;
+/** Re-issue requests for the same mismatch are spaced by at least this, doubling while the mismatch persists. */
+const REISSUE_RETRY_MS = 5000;
+
+/**
+ * Pure: does the certificate chain (leaf first, then intermediates) lead to the first root of the bundle?
+ * The control plane lists its signing root first, so "no" means the signing root changed and this
+ * certificate should be re-issued before the old root is retired. Undefined when it cannot tell.
+ */
+export function chainsToFirstRoot(certChainPem: readonly string[], bundlePem: string): boolean | undefined {
+  try {
+    const first = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(bundlePem)?.[0];
+    if (!first || !certChainPem.length) return undefined;
+    const root = new X509Certificate(first);
+    const chain = certChainPem.flatMap((p) => p.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []);
+    if (!chain.length) return undefined;
+    if (chain.some((p) => new X509Certificate(p).fingerprint256 === root.fingerprint256)) return true;
+    const top = new X509Certificate(chain[chain.length - 1]);
+    return top.checkIssued(root) && top.verify(root.publicKey);
+  } catch {
+    return undefined;
+  }
 }
 
 export interface StaticIdentity {
@@ -59,6 +86,12 @@ export class WorkloadTls extends EventEmitter {
   bundle!: TrustBundle;
   generation = 0;
   private bundleOverride?: string;
+  /** Re-issue bookkeeping: the pending timer, when the last request went out, and the current spacing. */
+  private reissueTimer?: NodeJS.Timeout;
+  private lastReissueAt = 0;
+  private reissueGap = REISSUE_RETRY_MS;
+  /** Re-issues asked for because the certificate did not chain to the bundle's first root (tests read it). */
+  reissues = 0;
 
   constructor(
     readonly spiffeId: string,
@@ -71,7 +104,16 @@ export class WorkloadTls extends EventEmitter {
     } catch {
       // A certificate manager that has not issued yet: refresh() after it starts, or its 'rotated' event, builds the contexts.
     }
-    source.on('rotated', () => this.safeRebuild());
+    source.on('rotated', () => {
+      this.safeRebuild();
+      this.checkSigningRoot();
+    });
+  }
+
+  /** Stops a pending re-issue (the proxy is closing). */
+  close(): void {
+    if (this.reissueTimer) clearTimeout(this.reissueTimer);
+    this.reissueTimer = undefined;
   }
 
   /** The SDS ROOTCA bundle takes precedence over the bundle the CA returned with the certificate. */
@@ -79,6 +121,39 @@ export class WorkloadTls extends EventEmitter {
     if (pem === this.bundleOverride) return;
     this.bundleOverride = pem;
     this.safeRebuild();
+    this.checkSigningRoot();
+  }
+
+  /**
+   * After a root rotation switches the signing root (it comes first in the bundle), ask for a certificate from it,
+   * after a random delay. Spaced retries cover a renewal that raced the switch and came back from the old root.
+   */
+  private checkSigningRoot(): void {
+    const renew = this.source.renewNow;
+    if (typeof renew !== 'function') return;
+    const m = this.source.current() as ReturnType<CertificateSource['current']> | undefined;
+    if (!m) return;
+    const bundle = this.bundleOverride;
+    if (!bundle || chainsToFirstRoot(m.certChainPem, bundle) !== false) {
+      this.reissueGap = REISSUE_RETRY_MS;
+      if (this.reissueTimer) clearTimeout(this.reissueTimer);
+      this.reissueTimer = undefined;
+      return;
+    }
+    if (this.reissueTimer) return;
+    const sinceLast = Date.now() - this.lastReissueAt;
+    const wait = Math.max(Math.random() * REISSUE_SPREAD_MS, this.lastReissueAt ? this.reissueGap - sinceLast : 0);
+    if (this.lastReissueAt && sinceLast < this.reissueGap) this.reissueGap = Math.min(this.reissueGap * 2, 300_000);
+    this.reissueTimer = setTimeout(() => {
+      this.reissueTimer = undefined;
+      const cur = this.source.current() as ReturnType<CertificateSource['current']> | undefined;
+      if (!cur || !this.bundleOverride || chainsToFirstRoot(cur.certChainPem, this.bundleOverride) !== false) return;
+      this.lastReissueAt = Date.now();
+      this.reissues++;
+      this.emit('reissue');
+      renew.call(this.source);
+    }, wait);
+    this.reissueTimer.unref?.();
   }
 
   bundlePem(): string {
