@@ -139,6 +139,7 @@ function startClient(o: Opts, i: number): void {
   const client = new Ctor(o.addr, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
     'grpc.use_local_subchannel_pool': 1,
+    ...(process.env.CLIENT_WINDOW ? { 'grpc-node.flow_control_window': Number(process.env.CLIENT_WINDOW) } : {}),
   });
   const md = new grpc.Metadata();
   md.set('authorization', `Bearer ${o.token}`);

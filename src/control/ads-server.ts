@@ -201,10 +201,12 @@ export class AdsServer {
     };
     const def = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
     const sotw = def.StreamAggregatedResources;
+    const full = sotw.requestDeserialize as (b: Buffer) => DiscoveryRequest;
     const service: grpc.ServiceDefinition = {
       ...def,
       StreamAggregatedResources: {
         ...sotw,
+        requestDeserialize: (b: Buffer) => readRequest(b, full),
         responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : sotw.responseSerialize(v)),
       },
     };
@@ -622,11 +624,61 @@ export class AdsServer {
   }
 }
 
-function sameNames(a: readonly string[], b: readonly string[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/** Reads a varint at `pos`: [value, next position]. */
+function varint(b: Buffer, pos: number): [number, number] {
+  let v = 0;
+  let mul = 1;
+  for (;;) {
+    if (pos >= b.length) throw new Error('truncated DiscoveryRequest');
+    const byte = b[pos++];
+    v += (byte & 127) * mul;
+    if (byte < 128) return [v, pos];
+    mul *= 128;
+  }
+}
+
+/**
+ * A DiscoveryRequest with `node` and `error_detail` decoded only when read. Proxies send their node (a Struct of
+ * workload metadata) on every ACK, and only the first request of a stream needs it: decoding it 1,000 times per
+ * push was a tenth of the server's time.
+ */
+function readRequest(b: Buffer, full: (b: Buffer) => DiscoveryRequest): DiscoveryRequest {
+  const out: DiscoveryRequest = { version_info: '', resource_names: [], type_url: '', response_nonce: '' };
+  let nodeRaw: Buffer | undefined;
+  let errRaw: Buffer | undefined;
+  let pos = 0;
+  while (pos < b.length) {
+    const start = pos;
+    let key: number;
+    [key, pos] = varint(b, pos);
+    const wire = key & 7;
+    const field = Math.floor(key / 8);
+    if (wire === 0) {
+      [, pos] = varint(b, pos);
+      continue;
+    }
+    if (wire === 1 || wire === 5) {
+      pos += wire === 1 ? 8 : 4;
+      continue;
+    }
+    if (wire !== 2) return full(b); // not ours to judge: let the generated decoder accept or reject it
+    let len: number;
+    [len, pos] = varint(b, pos);
+    const end = pos + len;
+    if (end > b.length) throw new Error('truncated DiscoveryRequest');
+    if (field === 1) out.version_info = b.toString('utf8', pos, end);
+    else if (field === 3) out.resource_names!.push(b.toString('utf8', pos, end));
+    else if (field === 4) out.type_url = b.toString('utf8', pos, end);
+    else if (field === 5) out.response_nonce = b.toString('utf8', pos, end);
+    else if (field === 2) nodeRaw = Buffer.concat([nodeRaw ?? Buffer.alloc(0), b.subarray(start, end)]);
+    else if (field === 6) errRaw = Buffer.concat([errRaw ?? Buffer.alloc(0), b.subarray(start, end)]);
+    pos = end;
+  }
+  let node: DiscoveryRequest['node'];
+  let err: DiscoveryRequest['error_detail'];
+  Object.defineProperty(out, 'node', { enumerable: true, get: () => (node ??= nodeRaw ? full(nodeRaw).node : null) });
+  Object.defineProperty(out, 'error_detail', { enumerable: true, get: () => (err ??= errRaw ? full(errRaw).error_detail : null) });
+  return out;
 }
 
 export { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE };

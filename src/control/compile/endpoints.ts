@@ -1,5 +1,4 @@
 // Registry instances -> ClusterLoadAssignment: service members, subset labels, localities, health, endpoint metadata.
-import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { RegistrySnapshot, ServiceInfo, ServicePort, WorkloadInstance } from '../model.js';
 import { Interner } from './intern.js';
@@ -137,12 +136,34 @@ export function loadAssignment(
   return intern(clusterName, endpoints);
 }
 
+interface Group {
+  locality: { region?: string; zone?: string; sub_zone?: string };
+  load_balancing_weight: { value: number };
+  priority?: number;
+  lb_endpoints: object[];
+}
+interface Lbe {
+  endpoint: { address: { socket_address: { address: string; port_value: number } }; hostname: string };
+  health_status: string;
+  metadata: { workload: string; identity: string; targetPort: number; tls: string };
+}
+
 /** The CLA object for this content: the one handed out before when nothing changed, else a new one. */
 function intern(clusterName: string, endpoints: { lb_endpoints: object[] }[]): Record<string, unknown> {
   // Endpoint metadata is still plain here, so the fingerprint is cheap; Structs are built only on a miss.
   // Keyed by content, not only by name: callers in different localities see the same cluster differently.
-  const fp = createHash('sha1').update(JSON.stringify(endpoints)).digest('base64');
-  return loadAssignments.get(`${clusterName}\n${fp}`, '', () => ({
+  // Every field the CLA carries must be in the fingerprint, or a change to it would not reach the proxies.
+  let fp = clusterName;
+  for (const g of endpoints as Group[]) {
+    const l = g.locality;
+    fp += `\u0001${l.region ?? ''}\u0000${l.zone ?? ''}\u0000${l.sub_zone ?? ''}\u0000${g.load_balancing_weight.value}\u0000${g.priority ?? 0}`;
+    for (const e of g.lb_endpoints as Lbe[]) {
+      const m = e.metadata;
+      const sa = e.endpoint.address.socket_address;
+      fp += `\u0002${sa.address}\u0000${sa.port_value}\u0000${e.endpoint.hostname}\u0000${e.health_status}\u0000${m.workload}\u0000${m.identity}\u0000${m.targetPort}\u0000${m.tls}`;
+    }
+  }
+  return loadAssignments.get(fp, '', () => ({
     cluster_name: clusterName,
     endpoints: endpoints.map((g) => ({
       ...g,

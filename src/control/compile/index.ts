@@ -211,12 +211,19 @@ function compileTrellis(input: CompileInput, proxy: ProxyDescriptor, index: Serv
   return {
     [LISTENER_TYPE]: proxyMaps.get(`lds:${id}`, ownListeners, () => byName(ownListeners)),
     [ROUTE_TYPE]: proxyMaps.get(`rds:${id}`, routeConfigs, () => byName(routeConfigs)),
-    [CLUSTER_TYPE]: proxyMaps.get(`cds:${id}`, [sharedCds, ...ownClusters, ...extraCds], () => ({ ...byName(ownClusters), ...sharedCds, ...extra[CLUSTER_TYPE] })),
+    [CLUSTER_TYPE]: proxyMaps.get(`cds:${id}`, [sharedCds, ...ownClusters, ...extraCds], () => merged(byName(ownClusters), sharedCds, extra[CLUSTER_TYPE])),
     [ENDPOINT_TYPE]: missing.length
-      ? proxyMaps.get(`eds:${id}`, [shared.part[ENDPOINT_TYPE], ...Object.values(extra[ENDPOINT_TYPE])], () => ({ ...shared.part[ENDPOINT_TYPE], ...extra[ENDPOINT_TYPE] }))
+      ? proxyMaps.get(`eds:${id}`, [shared.part[ENDPOINT_TYPE], ...Object.values(extra[ENDPOINT_TYPE])], () => merged(shared.part[ENDPOINT_TYPE], extra[ENDPOINT_TYPE]))
       : shared.part[ENDPOINT_TYPE],
     [SECRET_TYPE]: sharedObjects.get('sds', [secret], () => ({ [secret.name]: secret })),
   };
+}
+
+/** Later maps win. A plain loop: spreading a map of hundreds of keys costs a millisecond (V8 dictionary mode). */
+function merged(...maps: Record<string, object>[]): Record<string, object> {
+  const out: Record<string, object> = {};
+  for (const m of maps) for (const k of Object.keys(m)) out[k] = m[k];
+  return out;
 }
 
 function byName(list: { name: string }[]): Record<string, object> {

@@ -58,6 +58,9 @@ export function serviceRoutes(ctx: RouteContext, svc: ServiceInfo, port: Service
 export function virtualHost(ctx: RouteContext, svc: ServiceInfo, port: ServicePort, domains: string[]): object {
   const r = serviceRoutes(ctx, svc, port);
   const vh: Record<string, unknown> = { name: `${svc.fqdn}:${port.port}`, domains, routes: r.routes };
+  // Nothing configures most services: their virtual hosts carry no metadata (absent = source "default"), which is
+  // a quarter of an outbound route configuration that every sidecar receives on every route change.
+  if (r.source === 'default' && r.ignored.length === 0) return vh;
   vh.metadata = trellisMetadata({
     service: svc.fqdn,
     port: port.port,
