@@ -373,6 +373,15 @@ function freePort(): Promise<number> {
   });
 }
 
+/** The workload's service account as the proxy knows it: the flag, else the grant of the token it joins with. */
+function serviceAccountHint(w: ProxyWorkload, opts: ProxyOptions): string | undefined {
+  if (w.serviceAccount) return w.serviceAccount;
+  const token = w.token ?? opts.token;
+  if (!token) return undefined;
+  const claims = peekTokenClaims(token);
+  return claims.namespace === w.namespace ? claims.serviceAccount : undefined;
+}
+
 function nodeMetadata(opts: ProxyOptions, mode: string): Record<string, unknown> {
   return {
     TRELLIS_PROXY: '1',
@@ -382,7 +391,8 @@ function nodeMetadata(opts: ProxyOptions, mode: string): Record<string, unknown>
       name: w.name,
       namespace: w.namespace,
       labels: w.labels ?? {},
-      serviceAccount: w.serviceAccount ?? w.service ?? w.name,
+      // Only what the proxy knows (flag or join token); the control plane fills the rest from the Workload resource.
+      ...(serviceAccountHint(w, opts) ? { serviceAccount: serviceAccountHint(w, opts) } : {}),
       service: w.service ?? w.name,
       ports: (w.ports ?? []).map((p) => ({ name: p.name ?? `p${p.port}`, port: p.port, protocol: p.protocol ?? 'HTTP' })),
       address: w.address ?? '127.0.0.1',

@@ -179,7 +179,13 @@ export class WorkloadTls extends EventEmitter {
 
   private safeRebuild(): void {
     // A bundle can arrive over SDS before the first certificate: the 'rotated' event builds the contexts then.
-    if (!(this.source.current() as unknown)) return;
+    let current: unknown;
+    try {
+      current = this.source.current();
+    } catch {
+      current = undefined; // some sources throw until they have issued
+    }
+    if (!current) return;
     try {
       this.rebuild();
     } catch (err) {
