@@ -18,6 +18,8 @@ import { HttpApi } from './http-api.js';
 import { createControlMetrics, type ControlMetrics } from './metrics.js';
 import { meshSettings } from './mesh.js';
 import type { CompileInput } from './model.js';
+import { CertTracker } from './cert-tracker.js';
+import { RootRotator } from './ca-rotation.js';
 
 export interface ControlPlaneOptions {
   stateDir: string;
@@ -46,6 +48,10 @@ export interface ControlPlane {
   ca: CertificateAuthority;
   tokens: TokenIssuer;
   metrics: ControlMetrics;
+  /** Which proxy holds which workload certificate (status, check, rotation). */
+  certs: CertTracker;
+  /** Zero-downtime root rotation, one at a time (POST /api/v1/ca/rotate). */
+  rotator: RootRotator;
   close(): Promise<void>;
 }
 
@@ -127,10 +133,17 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
   ads.addTo(server);
+  const certs = new CertTracker({ isConnected: (id) => ads.proxy(id) !== undefined });
+  const rotator = new RootRotator({ ca, tracker: certs, ads, log: (l) => log(`ca rotate: ${l}`) });
   addCertificateService(server, {
     ca,
     tokens,
-    onSigned: () => metrics.csrsSigned.inc(),
+    // The Mesh's certificateTTL caps every certificate, read per request so a changed Mesh applies to the next renewal.
+    maxTtlSeconds: () => meshSettings(resources).certificateTtlSeconds,
+    onSigned: (id, info) => {
+      metrics.csrsSigned.inc();
+      certs.record(id, info);
+    },
     onRefused: () => metrics.csrsRefused.inc(),
   });
   const g = splitHostPort(opts.grpcListen ?? '127.0.0.1:15010', 15010);
@@ -160,6 +173,19 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     metrics,
     createToken: (r) => tokens.create(r),
     beforeMetrics: refreshCertGauges,
+    certificatesOf: (id) => certs.forProxy(id),
+    rotateCa: (o, l) => rotator.rotate(o, l),
+    caInfo: () => {
+      const now = Date.now();
+      const left = (d: Date) => Math.round((d.getTime() - now) / 1000);
+      return {
+        trustDomain: ca.trustDomain,
+        operatorProvided: ca.operatorProvided,
+        rotating: rotator.busy,
+        roots: ca.roots().map((r) => ({ fingerprint: r.fingerprint, signing: r.signing, notBefore: r.notBefore.toISOString(), notAfter: r.notAfter.toISOString(), expiresInSeconds: left(r.notAfter) })),
+        intermediates: ca.intermediates().map((r) => ({ fingerprint: r.fingerprint, notAfter: r.notAfter.toISOString(), expiresInSeconds: left(r.notAfter) })),
+      };
+    },
     log,
     status: () => ({
       store: { kind: store.kind, revision: store.snapshot().revision, resources: store.snapshot().resources.length, lastError: store.lastError() },
@@ -194,6 +220,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ca,
     tokens,
     metrics,
+    certs,
+    rotator,
     close() {
       closed ??= (async () => {
         unwatch();

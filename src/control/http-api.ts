@@ -10,6 +10,8 @@ import type { Registry } from './registry.js';
 import type { AdsServer } from './ads-server.js';
 import type { ControlMetrics } from './metrics.js';
 import { resolveKind } from './kinds.js';
+import type { TrackedCert } from './cert-tracker.js';
+import { RotationBusyError, RotationRefusedError, type RotationReport } from './ca-rotation.js';
 
 export interface HttpApiDeps {
   store: Store;
@@ -20,6 +22,12 @@ export interface HttpApiDeps {
   createToken?: (req: { namespace: string; serviceAccount: string; ttlSeconds?: number }) => Promise<string>;
   /** Extra facts for GET /api/v1/status (CA, store). */
   status: () => Record<string, unknown>;
+  /** GET /api/v1/ca: roots and intermediates; undefined disables it. */
+  caInfo?: () => Record<string, unknown>;
+  /** Runs a root rotation (POST /api/v1/ca/rotate); throws RotationBusyError / RotationRefusedError. */
+  rotateCa?: (opts: { timeoutMs?: number }, log: (line: string) => void) => Promise<RotationReport>;
+  /** The workload certificates a proxy holds (as signed by this control plane), for status and check. */
+  certificatesOf?: (proxyId: string) => TrackedCert[];
   /** Called before /metrics renders (refreshes gauges such as certificate expiry). */
   beforeMetrics?: () => void;
   log?: (msg: string) => void;
@@ -95,10 +103,11 @@ export class HttpApi {
       ['POST', /^\/api\/v1\/apply$/, (r) => this.apply(r)],
       ['POST', /^\/api\/v1\/delete$/, (r) => this.delete(r)],
       ['GET', /^\/api\/v1\/registry$/, () => this.deps.registry.snapshot()],
-      ['GET', /^\/api\/v1\/proxies$/, () => ({ proxies: this.deps.ads.proxies() })],
-      ['GET', /^\/api\/v1\/proxies\/([^/]+)$/, (_r, p) => this.deps.ads.proxy(p[0]) ?? this.noProxy(p[0])],
+      ['GET', /^\/api\/v1\/proxies$/, () => ({ proxies: this.deps.ads.proxies().map((p) => this.withCerts(p)) })],
+      ['GET', /^\/api\/v1\/proxies\/([^/]+)$/, (_r, p) => this.withCerts(this.deps.ads.proxy(p[0]) ?? this.noProxy(p[0]))],
       ['GET', /^\/api\/v1\/proxies\/([^/]+)\/config$/, (_r, p, q) => this.config(p[0], q.get('type') ?? undefined)],
       ['POST', /^\/api\/v1\/tokens$/, (r) => this.token(r)],
+      ['GET', /^\/api\/v1\/ca$/, () => (this.deps.caInfo ? this.deps.caInfo() : this.notHere('the CA'))],
     ];
   }
 
@@ -124,6 +133,10 @@ export class HttpApi {
       if (req.method === 'GET' && url.pathname === '/metrics') {
         this.deps.beforeMetrics?.();
         return send(res, 200, await this.deps.metrics.registry.metrics(), this.deps.metrics.registry.contentType);
+      }
+      if (url.pathname === '/api/v1/ca/rotate') {
+        if (req.method !== 'POST') throw new HttpError(405, `${req.method} not allowed on ${url.pathname}`);
+        return await this.rotate(req, res);
       }
       for (const [method, re, h] of this.routes) {
         const m = re.exec(url.pathname);
@@ -185,6 +198,77 @@ export class HttpApi {
     }
     if (!keys.length) throw new HttpError(400, 'nothing to delete');
     return this.deps.store.delete(keys);
+  }
+
+  private notHere(what: string): never {
+    throw new HttpError(404, `${what} is not served by this control plane`);
+  }
+
+  /** A proxy's status with the certificates it holds and the earliest expiry (the CERT EXPIRY column). */
+  private withCerts<T extends { id: string }>(p: T): T & { certExpiry?: string; certificates?: unknown[] } {
+    const certs = this.deps.certificatesOf?.(p.id);
+    if (!certs) return p;
+    const now = Date.now();
+    const min = certs.reduce<number | undefined>((m, c) => (m === undefined || c.notAfter.getTime() < m ? c.notAfter.getTime() : m), undefined);
+    return {
+      ...p,
+      certExpiry: min === undefined ? undefined : new Date(min).toISOString(),
+      certificates: certs.map((c) => ({
+        spiffeId: c.spiffeId,
+        serial: c.serial,
+        issuedAt: new Date(c.issuedAt).toISOString(),
+        notAfter: c.notAfter.toISOString(),
+        expiresInSeconds: Math.round((c.notAfter.getTime() - now) / 1000),
+        rootFingerprint: c.rootFingerprint,
+      })),
+    };
+  }
+
+  /**
+   * Runs a root rotation. With `accept: application/x-ndjson` progress streams as {"progress": line} objects, one
+   * per line, then {"report": ...}; otherwise the report alone (200 when done, 503 when it stopped part-way).
+   */
+  private async rotate(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.deps.rotateCa) this.notHere('root rotation');
+    const body = await readJson(req);
+    let timeoutMs: number | undefined;
+    if (body.timeoutSeconds !== undefined) {
+      if (typeof body.timeoutSeconds !== 'number' || !(body.timeoutSeconds > 0)) throw new HttpError(400, 'timeoutSeconds must be a positive number');
+      timeoutMs = body.timeoutSeconds * 1000;
+    }
+    const stream = /application\/x-ndjson/.test(String(req.headers.accept ?? ''));
+    const lines: string[] = [];
+    const write = (o: unknown) => {
+      if (!res.writableEnded) res.write(`${JSON.stringify(o)}\n`);
+    };
+    // Lines logged before the headers go out (the first comes synchronously) wait here.
+    let headed = false;
+    const onLine = (line: string) => {
+      if (stream && headed) write({ progress: line });
+      else lines.push(line);
+    };
+    let running: Promise<RotationReport>;
+    try {
+      running = this.deps.rotateCa!({ timeoutMs }, onLine);
+    } catch (err) {
+      if (err instanceof RotationBusyError) throw new HttpError(409, err.message);
+      if (err instanceof RotationRefusedError) throw new HttpError(400, err.message);
+      throw err;
+    }
+    if (stream) {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      headed = true;
+      for (const l of lines.splice(0)) write({ progress: l });
+      try {
+        write({ report: await running });
+      } catch (err) {
+        write({ error: `rotation failed: ${(err as Error).message}` });
+      }
+      res.end();
+      return;
+    }
+    const report = await running;
+    send(res, report.ok ? 200 : 503, { ...report, progress: lines, ...(report.ok ? {} : { error: report.error }) });
   }
 
   private noProxy(id: string): never {
