@@ -6,8 +6,10 @@ const HELP = `
 Usage: trellis check [-o json] [--control ADDR]
 
 Checks the health of the mesh: the control plane answers, its config was accepted, every
-proxy has acknowledged its latest config (SYNCED), and no CA root or intermediate expires
-within 30 days. Prints one line per problem and exits 1 if there is any.
+proxy has acknowledged its latest config (SYNCED), no CA root or intermediate expires
+within 30 days, and no proxy holds an expired workload certificate or one past 75% of its
+lifetime (proxies renew at half-life, so that means renewal is failing). Prints one line
+per problem and exits 1 if there is any.
 
 Options:
   -o, --output json    print {ok, problems} as JSON
@@ -21,6 +23,8 @@ interface StatusBody {
 }
 
 const EXPIRY_WARNING_MS = 30 * 86400_000;
+/** Proxies renew at half-life: a certificate past this fraction of its lifetime was not renewed in time. */
+const NOT_RENEWED_FRACTION = 0.75;
 /** A response sent this recently and not yet acknowledged is in flight, not a problem. */
 const IN_FLIGHT_MS = 5000;
 
@@ -43,6 +47,15 @@ export function findProblems(status: StatusBody, proxies: ProxyStatus[], now = D
       if (s.state === 'NACKED') problems.push(`proxy ${p.id}: ${type} NACKED: ${s.nackReason ?? 'no reason given'}`);
       else if (s.state === 'STALE' && (!s.sentAt || now - Date.parse(s.sentAt) > IN_FLIGHT_MS))
         problems.push(`proxy ${p.id}: ${type} STALE: version ${s.sentVersion} sent ${s.sentAt ?? ''} and not acknowledged`);
+    }
+    for (const c of p.certificates ?? []) {
+      const issued = Date.parse(c.issuedAt);
+      const end = Date.parse(c.notAfter);
+      if (end <= now) problems.push(`proxy ${p.id}: certificate for ${c.spiffeId} expired at ${c.notAfter}; its peers refuse it (is the CA reachable from the proxy?)`);
+      else if (end > issued && (now - issued) / (end - issued) > NOT_RENEWED_FRACTION)
+        problems.push(
+          `proxy ${p.id}: certificate for ${c.spiffeId} is ${Math.round((100 * (now - issued)) / (end - issued))}% through its lifetime and not renewed (expires ${c.notAfter}); renewal is due at half-life: check the proxy's log for CA errors`,
+        );
     }
     for (const w of p.workloads) if (w.health !== 'HEALTHY') problems.push(`workload ${w.namespace}/${w.name} on proxy ${p.id} is ${w.health}`);
   }
@@ -68,7 +81,7 @@ export default async function check(argv: string[]): Promise<number> {
     return problems.length ? 1 : 0;
   }
   if (!problems.length) {
-    console.log(`ok: control plane at ${addr} reachable, ${proxies.length} proxy(ies) in sync, CA certificates valid for more than 30 days`);
+    console.log(`ok: control plane at ${addr} reachable, ${proxies.length} proxy(ies) in sync with fresh certificates, CA certificates valid for more than 30 days`);
     return 0;
   }
   for (const p of problems) console.log(`problem: ${p}`);

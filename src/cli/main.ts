@@ -18,6 +18,7 @@ const VERBS: Record<string, { load: () => Promise<VerbModule>; summary: string }
   token: { load: () => import('./token.js'), summary: 'create a join token for a proxy' },
   cert: { load: () => import('./cert.js'), summary: "write a workload's certificate files and keep them fresh" },
   check: { load: () => import('./check.js'), summary: 'health of the mesh: control plane, proxies, certificates' },
+  ca: { load: () => import('./ca.js'), summary: 'the CA: roots and zero-downtime root rotation' },
 };
 
 function usage(): string {

@@ -6,7 +6,8 @@ Usage: trellis status [-o json] [--control ADDR]
 
 Every proxy connected to the control plane: its workloads, how long it has been connected,
 the xDS sync state per type (SYNCED, STALE = sent but not yet acknowledged, NACKED = rejected,
-with the proxy's reason), and its version. -o json also lists every known workload with its
+with the proxy's reason), when its earliest workload certificate expires (CERT EXPIRY, from
+the certificates this control plane signed for it; EXPIRED when past), and its version. -o json also lists every known workload with its
 proxy's ports.
 
 Options:
@@ -28,6 +29,7 @@ export interface ProxyStatus {
   connectedSince: string;
   version?: string;
   certExpiry?: string;
+  certificates?: { spiffeId: string; issuedAt: string; notAfter: string; rootFingerprint?: string }[];
   workloads: { name: string; namespace: string; health: string; proxy?: { inboundPort: number; outboundPort: number; adminPort?: number } }[];
   types: Record<string, TypeStatus>;
 }
@@ -46,6 +48,17 @@ export function since(iso: string, now = Date.now()): string {
   if (s < 7200) return `${Math.round(s / 60)}m`;
   if (s < 172800) return `${Math.round(s / 3600)}h`;
   return `${Math.round(s / 86400)}d`;
+}
+
+/** How long until an ISO time, in the largest sensible unit; EXPIRED when past. */
+export function expiresIn(iso: string, now = Date.now()): string {
+  const s = (Date.parse(iso) - now) / 1000;
+  if (!Number.isFinite(s)) return '-';
+  if (s <= 0) return 'EXPIRED';
+  if (s < 120) return `${Math.floor(s)}s`;
+  if (s < 7200) return `${Math.floor(s / 60)}m`;
+  if (s < 172800) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
 }
 
 export default async function status(argv: string[]): Promise<number> {
@@ -68,7 +81,7 @@ export default async function status(argv: string[]): Promise<number> {
     p.workloads.map((w) => `${w.namespace}/${w.name}`).join(',') || (p.kind === 'proxyless' ? '(proxyless)' : '-'),
     since(p.connectedSince),
     ...TYPE_COLUMNS.map(([t]) => p.types[t]?.state ?? '-'),
-    p.certExpiry ?? '-',
+    p.certExpiry ? expiresIn(p.certExpiry) : '-',
     p.version ?? '-',
   ]);
   printTable(['PROXY', 'WORKLOADS', 'CONNECTED', ...TYPE_COLUMNS.map(([, c]) => c), 'CERT EXPIRY', 'VERSION'], rows);
