@@ -318,6 +318,9 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
         isReady = false;
         clearInterval(resilienceTick);
         xds?.close();
+        // Idle pooled upstream connections close now: in node mode they are this process's own inbound
+        // connections, which the drain below would otherwise wait out.
+        pool.prune(() => false);
         await reconciling.catch(() => {});
         await listeners.drainAll(timeoutMs);
         pool.close();
