@@ -3,6 +3,7 @@
 import { fork } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import inspector from 'node:inspector';
+import v8 from 'node:v8';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Resource } from '../src/api/types.js';
@@ -48,7 +49,13 @@ async function main(): Promise<void> {
   const load0 = loadavg();
   const dir = await mkdtemp(join(tmpdir(), 'trellis-bench-'));
   // The control plane exactly as `trellis control` builds it: real compiler, registry, ADS server, CA and tokens.
-  const cp = await startControlPlane({ stateDir: dir, store: 'memory', grpcListen: '127.0.0.1:0', httpListen: '127.0.0.1:0' });
+  const cp = await startControlPlane({
+    stateDir: dir,
+    store: 'memory',
+    grpcListen: '127.0.0.1:0',
+    httpListen: '127.0.0.1:0',
+    ...(process.env.MAX_DELAY_MS ? { maxDelayMs: Number(process.env.MAX_DELAY_MS) } : {}),
+  });
   await cp.store.apply([...config(), vs('5s')]);
   const token = await cp.tokens.create({ namespace: 'default', serviceAccount: 'bench' });
   const rssBefore = process.memoryUsage().rss;
@@ -96,6 +103,7 @@ async function main(): Promise<void> {
   }
   await sleep(500);
   const memSync = process.memoryUsage();
+  if (process.env.HEAPSNAP) v8.writeHeapSnapshot(process.env.HEAPSNAP);
 
   // PROFILE=changes writes a CPU profile of the change phase only (bench-changes.cpuprofile).
   const session = process.env.PROFILE === 'changes' ? new inspector.Session() : undefined;
@@ -143,7 +151,7 @@ async function main(): Promise<void> {
     ['change -> last client ACK, each', latencies.join(', ') + ' ms', `${CHANGES} changes, EDS and RDS alternating`],
     ['control-plane RSS after sync / after changes', `${mb(memSync.rss)} / ${mb(mem.rss)}`, '<= 300 MB'],
     ['control-plane peak RSS', mb(maxRss), ''],
-    ['control-plane heap used / external (after changes)', `${mb(mem.heapUsed)} / ${mb(mem.external)}`, ''],
+    ['control-plane heap used / heap total / external (after changes)', `${mb(mem.heapUsed)} / ${mb(mem.heapTotal)} / ${mb(mem.external)}`, ''],
     ['control-plane RSS before clients', mb(rssBefore), ''],
     ['distinct encoded resources held', String(cp.ads.encodedResources), ''],
     ['load average (1 min) at start / end', `${load0[0].toFixed(2)} / ${load1[0].toFixed(2)}`, ''],

@@ -1,5 +1,6 @@
 // Envoy ADS server (state of the world): per-proxy snapshots, ACK/NACK tracking, debounced pushes, shared encodings.
 import * as grpc from '@grpc/grpc-js';
+import { createHash } from 'node:crypto';
 import {
   adsPackageDefinition,
   CLUSTER_TYPE,
@@ -67,11 +68,26 @@ const WILDCARD_TYPES = new Set<string>([LISTENER_TYPE, CLUSTER_TYPE, SECRET_TYPE
 interface Selection {
   names: readonly string[];
   encoded: EncodedResource[];
-  ids: Map<string, number>;
+  /** Encoding id by name, built when a diff needs it (RDS/EDS only). */
+  ids?: Map<string, number>;
   /** names and encoding ids: equal keys mean equal resources. */
   key: string;
   /** Where the objects come from (status and config dumps read them here). */
   from?: Record<string, object>;
+}
+
+const unpooled = new WeakSet<EncodedResource>();
+/**
+ * Moves a small encoding out of Node's shared 8 KiB buffer pool (once): encodings live as long as their resource,
+ * and a pooled slice keeps its whole slab alive.
+ */
+function unpool(e: EncodedResource): void {
+  if (unpooled.has(e)) return;
+  unpooled.add(e);
+  if (e.field.buffer.byteLength === e.field.length) return;
+  const own = Buffer.allocUnsafeSlow(e.field.length);
+  e.field.copy(own);
+  e.field = own;
 }
 
 const diffs = new WeakMap<Selection, WeakMap<Selection, EncodedResource[]>>();
@@ -81,7 +97,9 @@ function changedSince(prev: Selection, next: Selection): EncodedResource[] {
   if (!m) diffs.set(prev, (m = new WeakMap()));
   let d = m.get(next);
   if (!d) {
-    d = next.encoded.filter((e, i) => prev.ids.get(next.names[i]) !== e.id);
+    prev.ids ??= new Map(prev.names.map((n, i) => [n, prev.encoded[i].id]));
+    const ids = prev.ids;
+    d = next.encoded.filter((e, i) => ids.get(next.names[i]) !== e.id);
     m.set(next, d);
   }
   return d;
@@ -106,6 +124,9 @@ interface Subscription {
   state: SyncState;
   nackReason?: string;
 }
+
+/** Bytes of encoded responses kept for reuse (least recently used go first). */
+const RESPONSE_CACHE_BYTES = 16 * 1024 * 1024;
 
 /** Sorted keys of a snapshot map, computed once per (shared) map. */
 const sortedKeys = new WeakMap<object, string[]>();
@@ -157,11 +178,13 @@ export class AdsServer {
   private nonceCounter = 0;
   private readonly noncePrefix = Date.now().toString(36);
   private closed = false;
+  private readonly nameLists = new Map<string, { list: string[]; key: string }>();
   /** Selections by snapshot map, then by subscription names ('*' wildcard); null = a resource failed to encode. */
   private selections = new WeakMap<object, Map<string, Selection | null>>();
   /** Encoded responses by content (type + encoding ids), shared by every stream that is sent that content. */
   private readonly responses = new Map<string, { version: string; nonce: string; bytes: Buffer; gen: number }>();
   private responseGen = 0;
+  private responseBytes = 0;
   /** Proxyless clients with equal subscriptions share one compile per push. */
   private proxylessCache = new Map<string, XdsSnapshot>();
   /** Counts every DiscoveryResponse written; tests use it to assert "no response". */
@@ -246,7 +269,11 @@ export class AdsServer {
         this.opts.beforePush?.();
         this.encoder.sweep();
         this.responseGen++;
-        for (const [k, r] of this.responses) if (r.gen < this.responseGen - 2) this.responses.delete(k);
+        for (const [k, r] of this.responses) {
+          if (r.gen >= this.responseGen - 2) continue;
+          this.responses.delete(k);
+          this.responseBytes -= r.bytes.length;
+        }
         this.proxylessCache.clear();
         let sliceStart = Date.now();
         for (const conn of [...this.conns]) {
@@ -389,12 +416,12 @@ export class AdsServer {
       this.opts.log?.(`xds: ${conn.id} asked for unsupported type ${type}`);
       return;
     }
-    const names = [...(req.resource_names ?? [])].sort();
+    const names = this.internNames([...(req.resource_names ?? [])].sort());
     const nonce = req.response_nonce ?? '';
     let sub = conn.subs.get(type);
     if (!nonce || !sub) {
       // A new subscription (or a reconnect): always answer, even with an empty set.
-      sub = { names, namesKey: names.join('\n'), state: 'STALE', awaiting: false, dirty: false };
+      sub = { names: names.list, namesKey: names.key, state: 'STALE', awaiting: false, dirty: false };
       conn.subs.set(type, sub);
       if (type === LISTENER_TYPE && conn.kind === 'proxyless') this.recompile(conn);
       this.send(conn, type, true, 0);
@@ -415,11 +442,10 @@ export class AdsServer {
       sub.ackedAt = Date.now();
       sub.acked = sub.sent;
     }
-    const namesKey = names.join('\n');
-    const renamed = namesKey !== sub.namesKey;
+    const renamed = names.key !== sub.namesKey;
     if (renamed) {
-      sub.names = names;
-      sub.namesKey = namesKey;
+      sub.names = names.list;
+      sub.namesKey = names.key;
       if (type === LISTENER_TYPE && conn.kind === 'proxyless') this.recompile(conn);
     }
     if (renamed || sub.dirty) {
@@ -557,8 +583,7 @@ export class AdsServer {
     if (hit !== undefined) return hit ?? undefined;
     const names = namesKey === '*' ? keysOf(all) : namesKey === '' ? [] : subNames.filter((n) => n in all);
     const encoded: EncodedResource[] = new Array(names.length);
-    const ids = new Map<string, number>();
-    let key = '';
+    const hash = createHash('sha1');
     for (let i = 0; i < names.length; i++) {
       const n = names[i];
       try {
@@ -569,12 +594,26 @@ export class AdsServer {
         byNames.set(namesKey, null);
         return undefined;
       }
-      ids.set(n, encoded[i].id);
-      key += `${n}=${encoded[i].id};`;
+      unpool(encoded[i]);
+      hash.update(`${n}=${encoded[i].id};`);
     }
-    const sel: Selection = { names, encoded, ids, key, from: all };
+    const sel: Selection = { names, encoded, key: hash.digest('base64'), from: all };
     byNames.set(namesKey, sel);
     return sel;
+  }
+
+  /**
+   * One shared copy of each distinct list of subscribed names: 1,000 sidecars each naming the same 200 clusters
+   * would otherwise hold 200,000 strings.
+   */
+  private internNames(sorted: string[]): { list: string[]; key: string } {
+    const key = sorted.join('\n');
+    let hit = this.nameLists.get(key);
+    if (!hit) {
+      if (this.nameLists.size > 10_000) this.nameLists.clear(); // bounded; holders keep theirs
+      this.nameLists.set(key, (hit = { list: sorted, key }));
+    }
+    return hit;
   }
 
   /**
@@ -583,16 +622,24 @@ export class AdsServer {
    * needs to match an ACK to what it answers: two sends with one nonce carried the same resources.
    */
   private response(type: string, resources: EncodedResource[]): { version: string; nonce: string; bytes: Buffer } {
-    let key = type;
-    for (const e of resources) key += `,${e.id}`;
+    const key = `${type},${resources.map((e) => e.id).join(',')}`;
     let r = this.responses.get(key);
-    if (!r) {
+    if (r) {
+      this.responses.delete(key); // most recently used last
+    } else {
       const version = String(++this.versionCounter);
       const nonce = `${this.noncePrefix}-${++this.nonceCounter}`;
       r = { version, nonce, bytes: encodeDiscoveryResponse({ versionInfo: version, resources, typeUrl: type, nonce }), gen: this.responseGen };
-      this.responses.set(key, r);
+      this.responseBytes += r.bytes.length;
     }
+    this.responses.set(key, r);
     r.gen = this.responseGen;
+    // Bounded: a proxy's own CDS response (its inbound cluster) is never shared and must not stay cached.
+    for (const [k, old] of this.responses) {
+      if (this.responseBytes <= RESPONSE_CACHE_BYTES || old === r) break;
+      this.responses.delete(k);
+      this.responseBytes -= old.bytes.length;
+    }
     return r;
   }
 

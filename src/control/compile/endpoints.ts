@@ -1,4 +1,5 @@
 // Registry instances -> ClusterLoadAssignment: service members, subset labels, localities, health, endpoint metadata.
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { RegistrySnapshot, ServiceInfo, ServicePort, WorkloadInstance } from '../model.js';
 import { Interner } from './intern.js';
@@ -163,7 +164,8 @@ function intern(clusterName: string, endpoints: { lb_endpoints: object[] }[]): R
       fp += `\u0002${sa.address}\u0000${sa.port_value}\u0000${e.endpoint.hostname}\u0000${e.health_status}\u0000${m.workload}\u0000${m.identity}\u0000${m.targetPort}\u0000${m.tls}`;
     }
   }
-  return loadAssignments.get(fp, '', () => ({
+  // Hashed: a key built by += is a tree of string pieces that the map would keep alive.
+  return loadAssignments.get(`${clusterName}\n${createHash('sha1').update(fp).digest('base64')}`, '', () => ({
     cluster_name: clusterName,
     endpoints: endpoints.map((g) => ({
       ...g,
