@@ -81,7 +81,7 @@ export class RootRotator {
   rotate(opts: RotationOptions = {}, log?: (line: string) => void): Promise<RotationReport> {
     if (this.running) throw new RotationBusyError('a root rotation is already running; wait for it to finish (see `trellis ca status`)');
     if (this.deps.ca.operatorProvided) {
-      throw new RotationRefusedError('cannot rotate: the CA was provided by the operator (--ca-cert/--ca-key); replace its files and restart instead');
+      throw new RotationRefusedError('cannot rotate: the CA was provided by the operator; replace its certificate and key files and restart the control plane instead');
     }
     const deps = log ? { ...this.deps, log: (l: string) => (this.deps.log?.(l), log(l)) } : this.deps;
     this.running = rotateRoot(deps, opts).finally(() => {
