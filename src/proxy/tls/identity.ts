@@ -84,12 +84,15 @@ export class WorkloadTls extends EventEmitter {
   client!: SecureContext;
   /** The trust bundle for SPIFFE checks of peers (same roots OpenSSL validates against). */
   bundle!: TrustBundle;
+  /** Spread and first retry spacing of re-issues (tests shorten them). */
+  static reissueSpreadMs = REISSUE_SPREAD_MS;
+  static reissueRetryMs = REISSUE_RETRY_MS;
   generation = 0;
   private bundleOverride?: string;
   /** Re-issue bookkeeping: the pending timer, when the last request went out, and the current spacing. */
   private reissueTimer?: NodeJS.Timeout;
   private lastReissueAt = 0;
-  private reissueGap = REISSUE_RETRY_MS;
+  private reissueGap = WorkloadTls.reissueRetryMs;
   /** Re-issues asked for because the certificate did not chain to the bundle's first root (tests read it). */
   reissues = 0;
 
@@ -135,14 +138,14 @@ export class WorkloadTls extends EventEmitter {
     if (!m) return;
     const bundle = this.bundleOverride;
     if (!bundle || chainsToFirstRoot(m.certChainPem, bundle) !== false) {
-      this.reissueGap = REISSUE_RETRY_MS;
+      this.reissueGap = WorkloadTls.reissueRetryMs;
       if (this.reissueTimer) clearTimeout(this.reissueTimer);
       this.reissueTimer = undefined;
       return;
     }
     if (this.reissueTimer) return;
     const sinceLast = Date.now() - this.lastReissueAt;
-    const wait = Math.max(Math.random() * REISSUE_SPREAD_MS, this.lastReissueAt ? this.reissueGap - sinceLast : 0);
+    const wait = Math.max(Math.random() * WorkloadTls.reissueSpreadMs, this.lastReissueAt ? this.reissueGap - sinceLast : 0);
     if (this.lastReissueAt && sinceLast < this.reissueGap) this.reissueGap = Math.min(this.reissueGap * 2, 300_000);
     this.reissueTimer = setTimeout(() => {
       this.reissueTimer = undefined;
