@@ -1,5 +1,7 @@
 // Example app for the feature examples: answers with who it is; misbehaves on request so policies can be seen working.
 // Query parameters: ?status=503 answers that status, ?delay=300 waits 300 ms first, ?reset=1 drops the connection.
+// ?flaky=1 fails every other request with 503 (retries turn that into success).
+// FAIL_STATUS=503 in the environment makes every answer that status (an endpoint to eject).
 // /call/<service>/<path> calls another service through this workload's proxy (TRELLIS_OUTBOUND).
 import http from 'node:http';
 
@@ -35,7 +37,8 @@ http
       return callThroughMesh(service, '/' + rest.join('/') + url.search, fwd, res);
     }
     if (url.searchParams.get('reset')) return req.socket.destroy();
-    const status = Number(url.searchParams.get('status') ?? 200);
+    let status = Number(url.searchParams.get('status') ?? process.env.FAIL_STATUS ?? 200);
+    if (url.searchParams.get('flaky') && served % 2 === 1) status = 503;
     const delay = Number(url.searchParams.get('delay') ?? 0);
     const chunks = [];
     req.on('data', (c) => chunks.push(c));

@@ -133,3 +133,136 @@ test('examples/authorization.yaml: only frontend may GET web; the intruder is de
     await stop(run);
   }
 });
+
+test('examples/retries-timeouts.yaml: retries hide a flaky upstream; a slow one times out with 504', { timeout: 90_000 }, async () => {
+  const { run, rows } = await up('retries-timeouts.yaml');
+  try {
+    await ready(rows.client.outbound, 'web');
+    for (let i = 0; i < 20; i++) {
+      const r = await request(rows.client.outbound, '/?flaky=1', { host: 'web' });
+      assert.equal(r.status, 200, `request ${i}: ${r.status} ${r.body}`);
+    }
+    const t0 = Date.now();
+    const slow = await request(rows.client.outbound, '/?delay=3000', { host: 'web' });
+    const took = Date.now() - t0;
+    assert.equal(slow.status, 504);
+    assert.equal(slow.headers['x-trellis-error'], 'upstream_timeout');
+    assert.ok(took >= 900 && took < 2500, `timed out after ${took} ms, expected about 1 s`);
+    // A POST is not retried: the flaky upstream's 503 comes through.
+    let failed = 0;
+    for (let i = 0; i < 6; i++) {
+      const r = await request(rows.client.outbound, '/?flaky=1', { host: 'web', 'content-length': '0' }, 'POST');
+      if (r.status === 503) failed++;
+    }
+    assert.ok(failed >= 2, `POSTs failing through: ${failed}`);
+  } finally {
+    await stop(run);
+  }
+});
+
+test('examples/circuit-breaker.yaml: concurrent calls past the pool limits get a fast overflow', { timeout: 90_000 }, async () => {
+  const { run, rows } = await up('circuit-breaker.yaml');
+  try {
+    await ready(rows.client.outbound, 'web');
+    const wide = new http.Agent({ keepAlive: false, maxSockets: 20 });
+    const one = () =>
+      new Promise<{ status: number; error?: string }>((resolve) => {
+        http
+          .get({ host: '127.0.0.1', port: rows.client.outbound, path: '/?delay=500', headers: { host: 'web' }, agent: wide }, (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, error: res.headers['x-trellis-error'] as string | undefined }));
+          })
+          .on('error', () => resolve({ status: 0 }));
+      });
+    const results = await Promise.all(Array.from({ length: 10 }, one));
+    const overflow = results.filter((r) => r.status === 503 && r.error === 'overflow').length;
+    const ok = results.filter((r) => r.status === 200).length;
+    assert.ok(overflow >= 5, `overflow ${overflow} of 10: ${JSON.stringify(results)}`);
+    assert.ok(ok >= 1 && ok <= 3, `ok ${ok} of 10`);
+    assert.equal(overflow + ok, 10);
+  } finally {
+    await stop(run);
+  }
+});
+
+test('examples/outlier-detection.yaml: the failing endpoint is ejected and calls succeed', { timeout: 90_000 }, async () => {
+  const { run, rows } = await up('outlier-detection.yaml');
+  try {
+    await eventually(async () => ((await request(rows.client.outbound, '/', { host: 'web' })).status !== 404 ? true : undefined), 10_000, 'routes');
+    // Let web-b fail its consecutive 5xx and be ejected.
+    for (let i = 0; i < 12; i++) await request(rows.client.outbound, '/', { host: 'web' });
+    const names: Record<string, number> = {};
+    for (let i = 0; i < 20; i++) {
+      const r = await request(rows.client.outbound, '/', { host: 'web' });
+      assert.equal(r.status, 200, `after ejection every call succeeds (got ${r.status})`);
+      const n = JSON.parse(r.body).name as string;
+      names[n] = (names[n] ?? 0) + 1;
+    }
+    assert.deepEqual(Object.keys(names), ['default/web-a']);
+  } finally {
+    await stop(run);
+  }
+});
+
+test('examples/mirroring.yaml: v1 answers, v2 receives a copy of each call', { timeout: 90_000 }, async () => {
+  const { run, rows } = await up('mirroring.yaml');
+  try {
+    await ready(rows.client.outbound, 'web');
+    const before = JSON.parse((await request(rows['web-v2'].app, '/', {})).body).served as number;
+    for (let i = 0; i < 20; i++) {
+      const r = await request(rows.client.outbound, '/', { host: 'web' });
+      assert.equal(JSON.parse(r.body).version, 'v1');
+    }
+    const after = await eventually(async () => {
+      const served = JSON.parse((await request(rows['web-v2'].app, '/', {})).body).served as number;
+      return served - before - 1 >= 20 ? served : undefined;
+    }, 5000, 'the mirror copies');
+    assert.ok(after - before - 1 >= 20);
+  } finally {
+    await stop(run);
+  }
+});
+
+test('examples/jwt.yaml: a valid token passes, a bad one is 401, none is 403', { timeout: 90_000 }, async () => {
+  const { SignJWT, importJWK } = await import('jose');
+  const jwk = JSON.parse((await import('node:fs')).readFileSync(join(EXAMPLES, 'jwt-demo-signing-key.json'), 'utf8'));
+  const key = await importJWK(jwk, 'ES256');
+  const token = await new SignJWT({ sub: 'alice' })
+    .setProtectedHeader({ alg: 'ES256', kid: 'demo-1' })
+    .setIssuer('https://issuer.example')
+    .setAudience('web')
+    .setExpirationTime('10m')
+    .sign(key);
+  const { run, rows } = await up('jwt.yaml');
+  try {
+    const good = await eventually(async () => {
+      const r = await request(rows.client.outbound, '/', { host: 'web', authorization: `Bearer ${token}` });
+      return r.status === 200 ? r : undefined;
+    }, 10_000, 'an authenticated call');
+    assert.equal(JSON.parse(good.body).headers['x-jwt-sub'], 'alice');
+    const bad = await request(rows.client.outbound, '/', { host: 'web', authorization: `Bearer ${token.slice(0, -4)}AAAA` });
+    assert.equal(bad.status, 401);
+    assert.equal(bad.headers['x-trellis-error'], 'unauthenticated');
+    const none = await request(rows.client.outbound, '/', { host: 'web' });
+    assert.equal(none.status, 403);
+    assert.equal(none.headers['x-trellis-error'], 'denied');
+  } finally {
+    await stop(run);
+  }
+});
+
+test('examples/rate-limit.yaml: a burst past the limit gets 429 rate_limited with Retry-After', { timeout: 90_000 }, async () => {
+  const { run, rows } = await up('rate-limit.yaml');
+  try {
+    await ready(rows.client.outbound, 'web');
+    await new Promise((r) => setTimeout(r, 1100)); // let the buckets refill after the readiness probe
+    const results = [];
+    for (let i = 0; i < 10; i++) results.push(await request(rows.client.outbound, '/', { host: 'web' }));
+    const limited = results.filter((r) => r.status === 429);
+    assert.ok(limited.length >= 6, `limited ${limited.length} of 10`);
+    assert.equal(limited[0].headers['x-trellis-error'], 'rate_limited');
+    assert.ok(Number(limited[0].headers['retry-after']) >= 1);
+  } finally {
+    await stop(run);
+  }
+});

@@ -4,6 +4,7 @@ import { pack as packAny } from './pack.js';
 import type { MeshSettings, PortProtocol, WorkloadInstance } from '../model.js';
 import { type ServiceIndex, inboundClusterName, isHttpProtocol, outboundClusterName, pickPort, portProtocol } from './hosts.js';
 import { compileAuthorization, compileJwtAuthn } from './authz/index.js';
+import { compileRateLimits } from './ratelimit/index.js';
 import { effectiveMtls } from './peer-auth.js';
 import { FAULT_FILTER, NO_TIMEOUT } from './route-parts.js';
 import { memo } from './memo.js';
@@ -71,8 +72,10 @@ function securityFilters(resources: Res[], mesh: MeshSettings, w: WorkloadInstan
   const warnings: string[] = [];
   const jwt = compileJwtAuthn(ofKind('RequestAuthentication'), w, mesh, warnings);
   const authz = compileAuthorization(ofKind('AuthorizationPolicy'), w, mesh);
+  const rateLimit = compileRateLimits(ofKind('RateLimitPolicy'), w, mesh, warnings);
   notes?.push(...warnings, ...authz.warnings);
-  return [...(jwt ? [jwt] : []), ...authz.filters];
+  // Istio's order: authenticate, authorize, then spend rate-limit tokens only on admitted requests.
+  return [...(jwt ? [jwt] : []), ...authz.filters, ...(rateLimit ? [rateLimit] : [])];
 }
 
 function inboundFilter(w: WorkloadInstance, appPort: number, protocol: PortProtocol, security: object[]): object {
