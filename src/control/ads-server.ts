@@ -76,6 +76,27 @@ interface Selection {
   from?: Record<string, object>;
 }
 
+/** Largest RDS/EDS response part, unless one resource alone is larger (below glibc's 128 KiB mmap threshold). */
+const PART_BYTES = 96 * 1024;
+
+/** Consecutive runs of resources of at most PART_BYTES each (at least one resource per part). */
+function splitParts(list: EncodedResource[]): EncodedResource[][] {
+  const out: EncodedResource[][] = [];
+  let cur: EncodedResource[] = [];
+  let size = 0;
+  for (const e of list) {
+    if (cur.length && size + e.field.length > PART_BYTES) {
+      out.push(cur);
+      cur = [];
+      size = 0;
+    }
+    cur.push(e);
+    size += e.field.length;
+  }
+  if (cur.length || !out.length) out.push(cur);
+  return out;
+}
+
 const unpooled = new WeakSet<EncodedResource>();
 /**
  * Moves a small encoding out of Node's shared 8 KiB buffer pool (once): encodings live as long as their resource,
@@ -111,6 +132,10 @@ interface Subscription {
   namesKey: string;
   sentVersion?: string;
   sentNonce?: string;
+  /** Nonces of the earlier parts of a response split in parts (answered before `sentNonce`). */
+  partNonces?: string[];
+  /** An earlier part was rejected: the NACK stands even if the last part is accepted. */
+  partNack?: string;
   sentAt?: number;
   /** What the last response brought the proxy to: the same selection again means nothing to send. */
   sent?: Selection;
@@ -427,12 +452,20 @@ export class AdsServer {
       this.send(conn, type, true, 0);
       return;
     }
-    if (nonce !== sub.sentNonce) return; // stale: an answer to a response that has been superseded
-    sub.awaiting = false;
     const err = req.error_detail;
-    if (err && (err.message || err.code)) {
+    const rejected = err && (err.message || err.code) ? err.message || `error code ${err.code}` : undefined;
+    if (nonce !== sub.sentNonce) {
+      // An earlier part of a split response: only its rejection matters, once the last part is answered.
+      if (rejected && sub.partNonces?.includes(nonce)) sub.partNack ??= rejected;
+      return; // else stale: an answer to a response that has been superseded
+    }
+    sub.awaiting = false;
+    const nack = rejected ?? sub.partNack;
+    sub.partNack = undefined;
+    sub.partNonces = undefined;
+    if (nack) {
       sub.state = 'NACKED';
-      sub.nackReason = err.message || `error code ${err.code}`;
+      sub.nackReason = nack;
       this.opts.metrics?.nacks.inc({ type: SHORT_TYPE_NAMES[type] ?? type });
       this.opts.log?.(`xds: ${conn.id} rejected ${SHORT_TYPE_NAMES[type]} version ${sub.sentVersion}: ${sub.nackReason}`);
     } else {
@@ -555,18 +588,27 @@ export class AdsServer {
       toSend = changedSince(prev, sel);
       if (!toSend.length) return; // only names dropped: the client forgets those itself
     }
-    const { version, nonce, bytes } = this.response(type, toSend);
-    sub.sentVersion = version;
-    sub.sentNonce = nonce;
+    // RDS and EDS responses go in parts of at most PART_BYTES (a resource is never split): every buffer on the
+    // way (ours, gRPC's framing copy) stays small, so the allocator reuses them instead of keeping megabytes.
+    const parts = WILDCARD_TYPES.has(type) ? [toSend] : splitParts(toSend);
+    const nonces: string[] = [];
+    for (const part of parts) {
+      const { version, nonce, bytes } = this.response(type, part);
+      nonces.push(nonce);
+      sub.sentVersion = version;
+      this.inflightBytes += bytes.length;
+      conn.call.write(bytes, () => this.released(bytes.length));
+      this.responsesSent++;
+      this.bytesSent += bytes.length;
+      this.bytesByType[type] = (this.bytesByType[type] ?? 0) + bytes.length;
+    }
+    sub.sentNonce = nonces.pop();
+    sub.partNonces = nonces.length ? nonces : undefined;
+    sub.partNack = undefined;
     sub.sentAt = Date.now();
     sub.state = 'STALE';
     sub.awaiting = true;
     sub.dirty = false;
-    this.inflightBytes += bytes.length;
-    conn.call.write(bytes, () => this.released(bytes.length));
-    this.responsesSent++;
-    this.bytesSent += bytes.length;
-    this.bytesByType[type] = (this.bytesByType[type] ?? 0) + bytes.length;
     this.opts.metrics?.pushes.inc({ type: SHORT_TYPE_NAMES[type] ?? type });
     if (changeAt) this.opts.metrics?.pushLatency.observe((Date.now() - changeAt) / 1000);
   }

@@ -228,3 +228,83 @@ test('encoder: equal resources built separately share one encoding', () => {
   enc.sweep();
   assert.equal(enc.size, 0, 'unused encodings are dropped');
 });
+
+test('ADS: while a response is unanswered nothing more is sent; changes meanwhile arrive folded after the ACK', async () => {
+  const t = await setup();
+  try {
+    const c = t.client('p1');
+    c.request({ type: CLUSTER_TYPE });
+    const r1 = await c.next();
+    t.world.clusters = ['a', 'b', 'x1'];
+    await t.ads.pushAll();
+    t.world.clusters = ['a', 'b', 'x2'];
+    await t.ads.pushAll();
+    assert.ok(await c.none(200), 'nothing while r1 is unanswered');
+    c.ack(r1);
+    const r2 = await c.next();
+    assert.deepEqual(names(r2), ['a', 'b', 'x2'], 'the latest state, once');
+    c.ack(r2);
+    assert.ok(await c.none(200));
+    assert.equal(t.ads.proxy('p1')!.types.clusters.state, 'SYNCED');
+  } finally {
+    await t.close();
+  }
+});
+
+test('ADS: streams subscribing alike get one shared response (same version and nonce), each ACK counts for its stream', async () => {
+  const t = await setup();
+  try {
+    const [c1, c2] = [t.client('p1'), t.client('p2')];
+    c1.request({ type: ENDPOINT_TYPE, names: ['a', 'b'] });
+    c2.request({ type: ENDPOINT_TYPE, names: ['b', 'a'] });
+    const [r1, r2] = [await c1.next(), await c2.next()];
+    assert.equal(r1.nonce, r2.nonce);
+    assert.equal(r1.version_info, r2.version_info);
+    c1.ack(r1, ['a', 'b']);
+    c2.ack(r2, ['a', 'b']);
+    await c1.none(100);
+    assert.equal(t.ads.ackedSince(ENDPOINT_TYPE, 0).acked, 2);
+  } finally {
+    await t.close();
+  }
+});
+
+test('ADS: a large EDS response goes in parts; the last part ACKed syncs, a rejected earlier part stands', async () => {
+  const eps = (c: string) => ({
+    cluster_name: c,
+    endpoints: [{ load_balancing_weight: { value: 1 }, lb_endpoints: Array.from({ length: 400 }, (_, i) => ({ endpoint: { address: { socket_address: { address: `10.1.${i >> 8}.${i & 255}`, port_value: 80 } }, hostname: `${c}-host-${i}` } })) }],
+  });
+  const clusterNames = Array.from({ length: 12 }, (_, i) => `c${i}`);
+  const snap: XdsSnapshot = { [ENDPOINT_TYPE]: Object.fromEntries(clusterNames.map((c) => [c, eps(c)])) };
+  const ads = new AdsServer({ snapshotFor: () => snap });
+  const { server, addr } = await startGrpc((s) => ads.addTo(s));
+  const c = new RawAdsClient(addr, { id: 'p1', metadata: { TRELLIS_PROXY: '1' } });
+  try {
+    c.request({ type: ENDPOINT_TYPE, names: clusterNames });
+    const parts = [await c.next()];
+    while (parts.flatMap(names).length < clusterNames.length) parts.push(await c.next());
+    assert.ok(parts.length >= 2, `${parts.length} parts`);
+    assert.deepEqual(parts.flatMap(names).sort(), [...clusterNames].sort(), 'every assignment exactly once');
+    c.ack(parts[0], clusterNames);
+    await c.none(100);
+    assert.equal(ads.proxy('p1')!.types.endpoints.state, 'STALE', 'an earlier part ACKed is not the whole response');
+    for (const p of parts.slice(1)) c.ack(p, clusterNames);
+    await c.none(100);
+    assert.equal(ads.proxy('p1')!.types.endpoints.state, 'SYNCED');
+
+    // A new subscription from scratch: the first part rejected, the rest accepted -> NACKED with that reason.
+    c.request({ type: ENDPOINT_TYPE, names: clusterNames });
+    const again = [await c.next()];
+    while (again.flatMap(names).length < clusterNames.length) again.push(await c.next());
+    c.ack(again[0], clusterNames, 'bad endpoint in c0');
+    for (const p of again.slice(1)) c.ack(p, clusterNames);
+    await c.none(100);
+    const st = ads.proxy('p1')!.types.endpoints;
+    assert.equal(st.state, 'NACKED');
+    assert.equal(st.nackReason, 'bad endpoint in c0');
+  } finally {
+    c.close();
+    ads.close();
+    await new Promise<void>((r) => server.tryShutdown(() => r()));
+  }
+});
