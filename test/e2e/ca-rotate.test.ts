@@ -18,6 +18,10 @@ import { eventually } from './helpers.js';
 
 interface Mesh {
   cp: ControlPlane;
+  /** Stops the control plane (xDS and CA); the proxies keep running. */
+  stopControl(): Promise<void>;
+  /** Starts it again on the same ports and state dir. */
+  startControl(): Promise<void>;
   front: Proxy;
   back: Proxy;
   outboundPort: number;
@@ -43,9 +47,15 @@ async function startMesh(extra: Resource[] = []): Promise<Mesh> {
   await new Promise<void>((r) => app.listen(0, '127.0.0.1', () => r()));
   const appPort = (app.address() as AddressInfo).port;
   const [fIn, fOut, bIn, bOut, frontApp] = await freePorts(5, new Set([appPort]));
-  const store = new MemoryStore();
-  await store.apply([workload('frontend', frontApp, fIn, fOut), workload('backend', appPort, bIn, bOut), ...extra]);
-  const cp = await startControlPlane({ stateDir, store, grpcListen: '127.0.0.1:0', httpListen: '127.0.0.1:0', debounceMs: 20 });
+  const resources = [workload('frontend', frontApp, fIn, fOut), workload('backend', appPort, bIn, bOut), ...extra];
+  const [grpcPort, httpPort] = await freePorts(2, new Set([appPort, fIn, fOut, bIn, bOut, frontApp]));
+  const control = async () => {
+    const store = new MemoryStore();
+    await store.apply(resources);
+    return startControlPlane({ stateDir, store, grpcListen: `127.0.0.1:${grpcPort}`, httpListen: `127.0.0.1:${httpPort}`, debounceMs: 20 });
+  };
+  let cp = await control();
+  let cpUp = true;
   const proxyFor = async (name: string, port: number, inboundPort: number, outboundPort: number) =>
     startProxy({
       controlAddress: cp.grpcAddress,
@@ -58,13 +68,23 @@ async function startMesh(extra: Resource[] = []): Promise<Mesh> {
   const [front, back] = await Promise.all([proxyFor('frontend', frontApp, fIn, fOut), proxyFor('backend', appPort, bIn, bOut)]);
   await Promise.all([front.ready, back.ready]);
   return {
-    cp,
+    get cp() {
+      return cp;
+    },
+    async stopControl() {
+      cpUp = false;
+      await cp.close();
+    },
+    async startControl() {
+      cp = await control();
+      cpUp = true;
+    },
     front,
     back,
     outboundPort: fOut,
     async close() {
       await Promise.all([front.close(), back.close()]);
-      await cp.close();
+      if (cpUp) await cp.close();
       await new Promise<void>((r) => app.close(() => r()));
       rmSync(stateDir, { recursive: true, force: true });
     },
@@ -189,6 +209,35 @@ test('certificateTTL 4s from the Mesh: ~20 s of traffic, several renewals per pr
     for (const [k, s] of serials) assert.ok(s.size >= 6, `${k}: ${s.size} certificates in 20 s (renewal at half of 4 s)`);
   } finally {
     clearInterval(watch);
+    await load.stop().catch(() => undefined);
+    await mesh.close();
+  }
+});
+
+test('CA down for longer than half the certificate lifetime (10s TTL, 6s outage): traffic unaffected, renewal resumes without restarts', { timeout: 90_000 }, async () => {
+  const meshRes = { apiVersion: 'trellis.dev/v1alpha1', kind: 'Mesh', metadata: { name: 'default', namespace: 'trellis-system' }, spec: { certificateTTL: '10s' } } as Resource;
+  const mesh = await startMesh([meshRes]);
+  const load = startLoad(mesh.outboundPort);
+  type Source = { renewNow(): void; on(e: string, cb: (x: unknown) => void): void; current(): { certChainPem: string[]; notAfter: Date } };
+  const sources = [mesh.front.identity('default/frontend')!.source, mesh.back.identity('default/backend')!.source] as unknown as Source[];
+  try {
+    await eventually(async () => (load.stats.ok >= 100 ? true : undefined), 10_000, `traffic to flow (${load.describe()})`);
+    // Start the outage right after both renewed, so each has its whole lifetime ahead.
+    await Promise.all(sources.map((s) => new Promise<void>((resolve) => (s.on('rotated', () => resolve()), s.renewNow()))));
+    const before = sources.map((s) => s.current().certChainPem[0]);
+    const failures = [0, 0];
+    sources.forEach((s, i) => s.on('renewFailed', () => failures[i]++));
+    await mesh.stopControl();
+    await new Promise((r) => setTimeout(r, 6000));
+    assert.ok(failures.every((f) => f > 0), `both proxies tried to renew during the outage (${failures})`);
+    assert.deepEqual(sources.map((s) => s.current().certChainPem[0]), before, 'still serving with the certificates from before');
+    await mesh.startControl();
+    await eventually(async () => (sources.every((s, i) => s.current().certChainPem[0] !== before[i]) ? true : undefined), 8000, 'renewal after the CA came back');
+    await new Promise((r) => setTimeout(r, 1000));
+    await load.stop();
+    assert.equal(load.stats.failed, 0, load.describe());
+    for (const s of sources) assert.ok(new Date(s.current().notAfter).getTime() - Date.now() > 5000, 'a fresh certificate');
+  } finally {
     await load.stop().catch(() => undefined);
     await mesh.close();
   }
