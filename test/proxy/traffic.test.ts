@@ -100,3 +100,19 @@ test('drain: in-flight requests finish, new connections are refused, drain ends 
     await mesh.close();
   }
 });
+
+test('drain closes idle keep-alive client connections at once instead of waiting out the drain timeout', async () => {
+  const mesh = await startMesh({ drainTimeoutMs: 5000 });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+  try {
+    // Two requests leave pooled, idle keep-alive connections open to the outbound listener.
+    assert.equal((await request(mesh.outPort, agent, '/one')).status, 200);
+    assert.equal((await request(mesh.outPort, agent, '/two')).status, 200);
+    const t0 = Date.now();
+    await mesh.a.drain();
+    assert.ok(Date.now() - t0 < 1500, `drain took ${Date.now() - t0}ms with only idle connections open`);
+  } finally {
+    agent.destroy();
+    await mesh.close();
+  }
+});

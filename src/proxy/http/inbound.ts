@@ -16,6 +16,7 @@ import { EMPTY_HEADER_OPS } from '../route/headers.js';
 import { createBalancer, type EndpointInfo, type ForwardDecision } from '../policy-api.js';
 import { stack, type Exchange, type Handler, type Layer } from './exchange.js';
 import { sanitizeRequestHeaders } from './headers.js';
+import { trackConnections } from './track-connections.js';
 import { createForward } from './forward.js';
 import { declaredLength, splitWorkload, upgradeResponse } from './outbound.js';
 import { inboundPolicyLayers, type InboundExchange, type InboundPolicyDeps, type LogFn } from './inbound-policy.js';
@@ -188,7 +189,7 @@ export function createInboundHttpServers(ctx: InboundHttpContext, fallback: List
     ex.upstreamProtocol = chain.protocol;
     handler(ex);
   };
-  const h1 = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 300_000 }, onRequest);
+  const h1 = trackConnections(http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 300_000 }, onRequest));
   h1.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => onRequest(req, upgradeResponse(req, socket), { socket, head }));
   h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();

@@ -7,13 +7,14 @@ import { writeRawError } from '../errors.js';
 import { createRequestEntry, upgradeResponse, type HttpContext } from '../http/outbound.js';
 import type { Handler } from '../http/exchange.js';
 import { ConnectionSet, listenOn, peek, type ManagedListener } from './base.js';
+import { trackConnections } from '../http/track-connections.js';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 export function createOutboundHttpListener(ctx: HttpContext, config: ListenerConfig, handler: Handler): ManagedListener {
   let draining = false;
   const onRequest = createRequestEntry(ctx, config.name, config, handler, () => draining);
-  const h1 = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 300_000, headersTimeout: 30_000 }, onRequest);
+  const h1 = trackConnections(http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 300_000, headersTimeout: 30_000 }, onRequest));
   h1.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     onRequest(req, upgradeResponse(req, socket), { socket, head });
   });
