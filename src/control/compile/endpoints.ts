@@ -78,6 +78,18 @@ export interface EndpointNotes {
   push(note: string): void;
 }
 
+/** One endpoint as the CLA will carry it (plain: Structs are built only when the CLA is new). */
+interface Ep {
+  address: string;
+  port: number;
+  hostname: string;
+  health: string;
+  workload: string;
+  identity: string;
+  targetPort: number;
+  tls: 'mutual' | 'none';
+}
+
 /** A ClusterLoadAssignment for `clusterName`: members of `svc` matching `subsetLabels`, grouped by locality. */
 export function loadAssignment(
   clusterName: string,
@@ -91,7 +103,7 @@ export function loadAssignment(
   const members = serviceMembers(registry, svc)
     .filter((w) => labelsMatch(subsetLabels, w.labels))
     .sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1));
-  const groups = new Map<string, { locality: Record<string, string>; src: WorkloadInstance['locality']; lb_endpoints: object[] }>();
+  const groups = new Map<string, { locality: Record<string, string>; src: WorkloadInstance['locality']; eps: Ep[] }>();
   const seen = new Set<string>();
   for (const w of members) {
     if (isIP(w.address) === 0) {
@@ -109,70 +121,59 @@ export function loadAssignment(
     if (w.locality?.subZone) locality.sub_zone = w.locality.subZone;
     const lkey = `${locality.region ?? ''}/${locality.zone ?? ''}/${locality.sub_zone ?? ''}`;
     let g = groups.get(lkey);
-    if (!g) groups.set(lkey, (g = { locality, src: w.locality, lb_endpoints: [] }));
+    if (!g) groups.set(lkey, (g = { locality, src: w.locality, eps: [] }));
     // No labels: subsets are chosen here, at compile time, and nothing downstream reads them; at 5,000 endpoints
     // per sidecar they were a fifth of every EDS response.
-    g.lb_endpoints.push({
-      endpoint: { address: { socket_address: { address: w.address, port_value: port } }, hostname: w.name },
-      health_status: w.health,
-      metadata: { workload: `${w.namespace}/${w.name}`, identity: w.identity, targetPort, tls: w.proxy ? 'mutual' : 'none' },
+    g.eps.push({
+      address: w.address,
+      port,
+      hostname: w.name,
+      health: w.health,
+      workload: `${w.namespace}/${w.name}`,
+      identity: w.identity,
+      targetPort,
+      tls: w.proxy ? 'mutual' : 'none',
     });
   }
   let list = [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, g]) => g);
-  if (!plan) {
-    const endpoints = list.map((g) => ({ locality: g.locality, load_balancing_weight: { value: 1 }, lb_endpoints: g.lb_endpoints }));
-    return intern(clusterName, endpoints);
-  }
+  if (!plan) return intern(clusterName, list.map((g) => ({ locality: g.locality, weight: 1, priority: 0, eps: g.eps })));
   list = list.filter((g) => plan.weight(g.src ?? {}) > 0);
   const renumber = compactPriorities(list.map((g) => plan.priority(g.src ?? {})));
-  const endpoints = list.map((g) => {
-    const priority = renumber.get(plan.priority(g.src ?? {})) ?? 0;
-    return {
-      locality: g.locality,
-      load_balancing_weight: { value: plan.weight(g.src ?? {}) },
-      lb_endpoints: g.lb_endpoints,
-      ...(priority > 0 ? { priority } : {}),
-    };
-  });
-  return intern(clusterName, endpoints);
+  return intern(
+    clusterName,
+    list.map((g) => ({ locality: g.locality, weight: plan.weight(g.src ?? {}), priority: renumber.get(plan.priority(g.src ?? {})) ?? 0, eps: g.eps })),
+  );
 }
 
 interface Group {
   locality: { region?: string; zone?: string; sub_zone?: string };
-  load_balancing_weight: { value: number };
-  priority?: number;
-  lb_endpoints: object[];
-}
-interface Lbe {
-  endpoint: { address: { socket_address: { address: string; port_value: number } }; hostname: string };
-  health_status: string;
-  metadata: { workload: string; identity: string; targetPort: number; tls: string };
+  weight: number;
+  priority: number;
+  eps: Ep[];
 }
 
 /** The CLA object for this content: the one handed out before when nothing changed, else a new one. */
-function intern(clusterName: string, endpoints: { lb_endpoints: object[] }[]): Record<string, unknown> {
-  // Endpoint metadata is still plain here, so the fingerprint is cheap; Structs are built only on a miss.
-  // Keyed by content, not only by name: callers in different localities see the same cluster differently.
+function intern(clusterName: string, groups: Group[]): Record<string, unknown> {
   // Every field the CLA carries must be in the fingerprint, or a change to it would not reach the proxies.
-  let fp = clusterName;
-  for (const g of endpoints as Group[]) {
+  // Keyed by content, not only by name: callers in different localities see the same cluster differently.
+  const h = createHash('sha1').update(clusterName);
+  for (const g of groups) {
     const l = g.locality;
-    fp += `\u0001${l.region ?? ''}\u0000${l.zone ?? ''}\u0000${l.sub_zone ?? ''}\u0000${g.load_balancing_weight.value}\u0000${g.priority ?? 0}`;
-    for (const e of g.lb_endpoints as Lbe[]) {
-      const m = e.metadata;
-      const sa = e.endpoint.address.socket_address;
-      fp += `\u0002${sa.address}\u0000${sa.port_value}\u0000${e.endpoint.hostname}\u0000${e.health_status}\u0000${m.workload}\u0000${m.identity}\u0000${m.targetPort}\u0000${m.tls}`;
-    }
+    h.update(`\u0001${l.region ?? ''}\u0000${l.zone ?? ''}\u0000${l.sub_zone ?? ''}\u0000${g.weight}\u0000${g.priority}`);
+    for (const e of g.eps)
+      h.update(`\u0002${e.address}\u0000${e.port}\u0000${e.hostname}\u0000${e.health}\u0000${e.workload}\u0000${e.identity}\u0000${e.targetPort}\u0000${e.tls}`);
   }
-  // Hashed: a key built by += is a tree of string pieces that the map would keep alive.
-  return loadAssignments.get(`${clusterName}\n${createHash('sha1').update(fp).digest('base64')}`, '', () => ({
+  return loadAssignments.get(`${clusterName}\n${h.digest('base64')}`, '', () => ({
     cluster_name: clusterName,
-    endpoints: endpoints.map((g) => ({
-      ...g,
-      lb_endpoints: g.lb_endpoints.map((e) => {
-        const { metadata, ...rest } = e as { metadata: Record<string, unknown> };
-        return { ...rest, metadata: trellisMetadata(metadata) };
-      }),
+    endpoints: groups.map((g) => ({
+      locality: g.locality,
+      load_balancing_weight: { value: g.weight },
+      lb_endpoints: g.eps.map((e) => ({
+        endpoint: { address: { socket_address: { address: e.address, port_value: e.port } }, hostname: e.hostname },
+        health_status: e.health,
+        metadata: trellisMetadata({ workload: e.workload, identity: e.identity, targetPort: e.targetPort, tls: e.tls }),
+      })),
+      ...(g.priority > 0 ? { priority: g.priority } : {}),
     })),
   }));
 }

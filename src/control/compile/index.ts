@@ -193,9 +193,10 @@ function compileTrellis(input: CompileInput, proxy: ProxyDescriptor, index: Serv
   // Clusters routes or upstreams name that the shared part lacks (rare: e.g. a subset no DestinationRule defines).
   const extra = emptySnapshot();
   const extraNotes: string[] = [];
-  const referenced = new Set<string>(own.flatMap((o) => o.upstreamClusters));
-  for (const rc of routeConfigs) for (const c of referencedClusters(rc)) referenced.add(c);
-  const missing = [...referenced].filter((n) => !shared.part[CLUSTER_TYPE][n]);
+  const sharedCds = shared.part[CLUSTER_TYPE];
+  const missing = [...new Set([...own.flatMap((o) => o.upstreamClusters), ...routeConfigs.flatMap((rc) => missingFrom(rc, sharedCds))])].filter(
+    (n) => !sharedCds[n],
+  );
   if (missing.length) addReferenced(input, clusterCtx, extra, extraNotes, missing);
   const secret = rootCa(input.trustBundlePem);
   for (const o of own) notes.push(...o.notes);
@@ -204,7 +205,6 @@ function compileTrellis(input: CompileInput, proxy: ProxyDescriptor, index: Serv
   // Per type, the proxy's map is rebuilt only when something in it changed, so the ADS server can tell "nothing
   // new" by identity; load assignments and the secret are shared maps outright unless the proxy needs extras.
   const id = proxy.id;
-  const sharedCds = shared.part[CLUSTER_TYPE];
   const extraCds = Object.values(extra[CLUSTER_TYPE]);
   const ownClusters = own.flatMap((o) => o.clusters);
   const ownListeners = own.flatMap((o) => o.listeners);
@@ -230,6 +230,14 @@ function byName(list: { name: string }[]): Record<string, object> {
   const out: Record<string, object> = {};
   for (const o of list) out[o.name] = o;
   return out;
+}
+
+/** Clusters a route configuration uses that `cds` lacks (once per pair: every sidecar of a namespace asks). */
+function missingFrom(rc: object, cds: Record<string, object>): string[] {
+  const byCds = memo(rc, 'missing', () => new WeakMap<object, string[]>());
+  let m = byCds.get(cds);
+  if (!m) byCds.set(cds, (m = referencedClusters(rc).filter((n) => !cds[n])));
+  return m;
 }
 
 /** Cluster names a route configuration's routes use (once per route configuration object). */
