@@ -149,6 +149,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       }
       t = new WorkloadTls(spiffeId, trustDomain, source);
       t.on('error', (err: Error) => log('error', `certificate for ${spiffeId}: ${err.message}`));
+      t.on('reissue', () => log('info', `certificate for ${spiffeId} is not from the CA's current signing root (root rotation): asking for a new one`));
       // New certificate or bundle: new upstream connections use it, pooled ones made with the old one retire.
       t.on('updated', () => pool.prune(() => true));
       identities.set(spiffeId, t);
