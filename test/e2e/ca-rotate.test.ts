@@ -38,7 +38,8 @@ function workload(name: string, appPort: number, inboundPort: number, outboundPo
 }
 
 /** Control plane in process, two sidecar proxies (frontend -> backend over mTLS), a backend app answering 200. */
-async function startMesh(extra: Resource[] = []): Promise<Mesh> {
+/** Sidecar: one proxy per workload; node: one proxy hosting both, each workload with its own token and certificate. */
+async function startMesh(extra: Resource[] = [], mode: 'sidecar' | 'node' = 'sidecar'): Promise<Mesh> {
   const stateDir = mkdtempSync(join(tmpdir(), 'trellis-rotate-'));
   const app = http.createServer((req, res) => {
     req.resume();
@@ -65,7 +66,23 @@ async function startMesh(extra: Resource[] = []): Promise<Mesh> {
       adminPort: -1,
       logLevel: (process.env.TRELLIS_TEST_LOG as 'debug') ?? 'error',
     });
-  const [front, back] = await Promise.all([proxyFor('frontend', frontApp, fIn, fOut), proxyFor('backend', appPort, bIn, bOut)]);
+  const nodeProxy = async () => {
+    const w = async (name: string, port: number, inboundPort: number, outboundPort: number) => ({
+      namespace: 'default',
+      name,
+      service: name,
+      serviceAccount: name,
+      token: await cp.tokens.create({ namespace: 'default', serviceAccount: name }),
+      ports: [{ name: 'http', port, protocol: 'HTTP' }],
+      inboundPort,
+      outboundPort,
+    });
+    const workloads = [await w('frontend', frontApp, fIn, fOut), await w('backend', appPort, bIn, bOut)];
+    const p = await startProxy({ controlAddress: cp.grpcAddress, token: workloads[0].token, mode: 'node', workloads, metricsPort: 0, adminPort: -1, logLevel: 'error' });
+    return [p, p];
+  };
+  const [front, back] =
+    mode === 'node' ? await nodeProxy() : await Promise.all([proxyFor('frontend', frontApp, fIn, fOut), proxyFor('backend', appPort, bIn, bOut)]);
   await Promise.all([front.ready, back.ready]);
   return {
     get cp() {
@@ -83,7 +100,7 @@ async function startMesh(extra: Resource[] = []): Promise<Mesh> {
     back,
     outboundPort: fOut,
     async close() {
-      await Promise.all([front.close(), back.close()]);
+      await Promise.all([...new Set([front, back])].map((p) => p.close()));
       if (cpUp) await cp.close();
       await new Promise<void>((r) => app.close(() => r()));
       rmSync(stateDir, { recursive: true, force: true });
@@ -134,8 +151,8 @@ function chainsTo(certPem: string, rootDer: Buffer): boolean {
   return leaf.checkIssued(root) && leaf.verify(root.publicKey);
 }
 
-test('root rotation under ~200 req/s through two proxies: zero failed requests, every certificate from the new root, old root gone', { timeout: 90_000 }, async () => {
-  const mesh = await startMesh();
+for (const mode of ['sidecar', 'node'] as const) test(`root rotation under ~200 req/s (${mode} mode: ${mode === 'node' ? 'one proxy, two identities' : 'two proxies'}): zero failed requests, every certificate from the new root, old root gone`, { timeout: 90_000 }, async () => {
+  const mesh = await startMesh([], mode);
   const load = startLoad(mesh.outboundPort);
   try {
     await eventually(async () => (load.stats.ok >= 100 ? true : undefined), 10_000, `traffic to flow (${load.describe()})`);
@@ -168,10 +185,11 @@ test('root rotation under ~200 req/s through two proxies: zero failed requests, 
     }
     // The API agrees: every certificate it tracks for a connected proxy is from the new root.
     const { proxies } = (await (await fetch(`http://${mesh.cp.httpAddress}/api/v1/proxies`)).json()) as { proxies: { certExpiry?: string; certificates: { rootFingerprint: string }[] }[] };
-    assert.equal(proxies.length, 2);
+    assert.equal(proxies.length, mode === 'node' ? 1 : 2);
+    assert.equal(proxies.flatMap((p) => p.certificates).length, 2, 'one certificate per identity');
     for (const p of proxies) {
       assert.ok(p.certExpiry && Date.parse(p.certExpiry) > Date.now());
-      assert.deepEqual(p.certificates.map((c) => c.rootFingerprint), [report.newRoot]);
+      assert.ok(p.certificates.every((c) => c.rootFingerprint === report.newRoot));
     }
     // A second rotation is refused while one runs.
     const first = fetch(`http://${mesh.cp.httpAddress}/api/v1/ca/rotate`, { method: 'POST', body: '{"timeoutSeconds": 20}' });
