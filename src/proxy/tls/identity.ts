@@ -131,10 +131,19 @@ export class WorkloadTls extends EventEmitter {
    * After a root rotation switches the signing root (it comes first in the bundle), ask for a certificate from it,
    * after a random delay. Spaced retries cover a renewal that raced the switch and came back from the old root.
    */
+  /** The source's material, undefined before the first certificate (some sources throw until then). */
+  private held(): ReturnType<CertificateSource['current']> | undefined {
+    try {
+      return this.source.current() as ReturnType<CertificateSource['current']> | undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private checkSigningRoot(): void {
     const renew = this.source.renewNow;
     if (typeof renew !== 'function') return;
-    const m = this.source.current() as ReturnType<CertificateSource['current']> | undefined;
+    const m = this.held();
     if (!m) return;
     const bundle = this.bundleOverride;
     if (!bundle || chainsToFirstRoot(m.certChainPem, bundle) !== false) {
@@ -149,7 +158,7 @@ export class WorkloadTls extends EventEmitter {
     if (this.lastReissueAt && sinceLast < this.reissueGap) this.reissueGap = Math.min(this.reissueGap * 2, 300_000);
     this.reissueTimer = setTimeout(() => {
       this.reissueTimer = undefined;
-      const cur = this.source.current() as ReturnType<CertificateSource['current']> | undefined;
+      const cur = this.held();
       if (!cur || !this.bundleOverride || chainsToFirstRoot(cur.certChainPem, this.bundleOverride) !== false) return;
       this.lastReissueAt = Date.now();
       this.reissues++;
