@@ -48,6 +48,7 @@ export class CertificateManager extends EventEmitter {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private attempt = 0;
+  private renewSeq = 0;
   private readonly o: Required<Omit<CertificateManagerOptions, 'request' | 'proxyId'>> & {
     request: typeof requestCertificate;
     proxyId?: string;
@@ -101,10 +102,13 @@ export class CertificateManager extends EventEmitter {
   }
 
   private async renew(): Promise<void> {
+    // renewNow() can start a renewal while another is in flight; only the latest one's answer counts,
+    // or an older answer (say, from a root being rotated out) could land last and win.
+    const seq = ++this.renewSeq;
     try {
       const { keyPem, csrPem } = await generateKeyAndCsr(this.o.spiffeId);
       const res = await this.o.request(this.o.caAddress, this.o.token, csrPem, this.o.ttlSeconds, this.o.deadlineMs, this.o.proxyId);
-      if (this.stopped) return;
+      if (this.stopped || seq !== this.renewSeq) return;
       const received = Date.now();
       const { notBefore, notAfter } = certificateExpiry(res.certChainPem[0]);
       this.material = { keyPem, certChainPem: res.certChainPem, trustBundlePem: res.trustBundlePem, notBefore, notAfter };
@@ -119,7 +123,7 @@ export class CertificateManager extends EventEmitter {
       this.firstWaiters = [];
       for (const w of waiters) w.resolve();
     } catch (err) {
-      if (this.stopped) return;
+      if (this.stopped || seq !== this.renewSeq) return;
       this.attempt++;
       let delay = Math.min(this.o.maxBackoffMs, this.o.minBackoffMs * 2 ** (this.attempt - 1));
       delay = delay * (1 - this.o.jitterFraction * Math.random());

@@ -133,3 +133,28 @@ async function waitFor(cond: () => boolean, ms: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+test('renewNow during a slow renewal: only the newest answer is kept, even when the older one lands last', async () => {
+  let call = 0;
+  const request: typeof requestCertificate = async (_addr, _token, csrPem, ttl): Promise<CertificateResponse> => {
+    const mine = ++call;
+    const { certChainPem } = await ca.signCsr(parseCsr(csrPem), { spiffeId: ID, ttlSeconds: ttl });
+    // The first (older) request answers after the second one.
+    if (mine === 2) await new Promise((r) => setTimeout(r, 300));
+    if (mine === 3) newest = certChainPem[0];
+    return { certChainPem, trustBundlePem: ca.trustBundlePem() };
+  };
+  let newest = '';
+  const m = new CertificateManager({ caAddress: 'unused', token: 'tok', spiffeId: ID, ttlSeconds: 3600, request });
+  await m.start();
+  const rotated: string[] = [];
+  m.on('rotated', (mat: CertificateMaterial) => rotated.push(mat.certChainPem[0]));
+  m.renewNow(); // call 2: slow
+  await new Promise((r) => setTimeout(r, 50));
+  m.renewNow(); // call 3: fast, and newest
+  await new Promise((r) => setTimeout(r, 600));
+  m.stop();
+  assert.equal(call, 3);
+  assert.deepEqual(rotated, [newest], 'the superseded answer is dropped');
+  assert.equal(m.current()!.certChainPem[0], newest);
+});
