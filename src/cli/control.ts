@@ -5,7 +5,7 @@ import { startControlPlane } from '../control/control-plane.js';
 
 const HELP = `
 Usage: trellis control [--config DIR|FILE] [--store memory|file:DIR] [--state-dir DIR]
-                       [--listen HOST] [--grpc-port N] [--http-port N]
+                       [--listen HOST] [--grpc-port N] [--http-port N] [--ca-cert FILE --ca-key FILE]
 
 Runs the control plane alone, in the foreground (Ctrl-C stops it).
 
@@ -19,6 +19,9 @@ Options:
   --listen HOST        address for xDS/CA gRPC and the HTTP API; default 127.0.0.1
   --grpc-port N        xDS + CA port; default 15010
   --http-port N        HTTP API, metrics; default 15014
+  --ca-cert FILE       use this CA instead of creating one: PEM, the signing certificate first (a root,
+                       or an intermediate followed by its chain up to the root)
+  --ca-key FILE        the private key of the --ca-cert signing certificate (PEM)
   -h, --help           show this help
 `;
 
@@ -39,6 +42,8 @@ export default async function control(argv: string[]): Promise<number> {
       listen: { type: 'string' },
       'grpc-port': { type: 'string' },
       'http-port': { type: 'string' },
+      'ca-cert': { type: 'string' },
+      'ca-key': { type: 'string' },
     },
     HELP,
     false,
@@ -63,10 +68,22 @@ export default async function control(argv: string[]): Promise<number> {
   const grpcPort = port(v['grpc-port'], 'grpc-port', 15010);
   const httpPort = port(v['http-port'], 'http-port', 15014);
   const stateDir = resolve((v['state-dir'] as string | undefined) ?? '.trellis');
+  const caCertFile = v['ca-cert'] as string | undefined;
+  const caKeyFile = v['ca-key'] as string | undefined;
+  if ((caCertFile === undefined) !== (caKeyFile === undefined)) throw new CliError('--ca-cert and --ca-key go together');
   const log = (m: string) => console.error(`${new Date().toISOString()} ${m}`);
   let cp;
   try {
-    cp = await startControlPlane({ stateDir, store, configPaths, grpcListen: `${h}:${grpcPort}`, httpListen: `${h}:${httpPort}`, log });
+    cp = await startControlPlane({
+      stateDir,
+      store,
+      configPaths,
+      grpcListen: `${h}:${grpcPort}`,
+      httpListen: `${h}:${httpPort}`,
+      log,
+      caCertFile: caCertFile && resolve(caCertFile),
+      caKeyFile: caKeyFile && resolve(caKeyFile),
+    });
   } catch (err) {
     throw new CliError((err as Error).message);
   }

@@ -33,6 +33,9 @@ export interface ControlPlaneOptions {
   maxDelayMs?: number;
   disconnectGraceMs?: number;
   log?: (msg: string) => void;
+  /** An operator-provided CA (a root, or an intermediate with its chain up to the root) instead of the built-in one. */
+  caCertFile?: string;
+  caKeyFile?: string;
   /** The compiler; defaults to compileForProxy (benchmarks and tests substitute their own). */
   compile?: typeof compileForProxy;
 }
@@ -91,7 +94,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const store = await makeStore(opts, log);
   await store.start();
 
-  const ca = await CertificateAuthority.loadOrCreate({ stateDir: opts.stateDir, trustDomain: trustDomainOf(store.snapshot().resources) });
+  const ca = await CertificateAuthority.loadOrCreate({
+    stateDir: opts.stateDir,
+    trustDomain: trustDomainOf(store.snapshot().resources),
+    caCertFile: opts.caCertFile,
+    caKeyFile: opts.caKeyFile,
+  });
   const tokens = await TokenIssuer.loadOrCreate(opts.stateDir);
   const registry = new Registry({ stateDir: opts.stateDir, graceMs: opts.disconnectGraceMs });
 

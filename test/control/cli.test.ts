@@ -173,6 +173,36 @@ test('trellis control runs in the foreground, prints its ports and stops cleanly
   assert.equal(await exited, 0);
 });
 
+test('trellis control --ca-cert/--ca-key signs with the operator CA; one without the other is refused', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { X509Certificate } = await import('node:crypto');
+  const { readFileSync } = await import('node:fs');
+  const key = join(dir, 'op-ca.key');
+  const cert = join(dir, 'op-ca.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '400', '-subj', '/O=operator/CN=operator root', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { stdio: 'ignore' });
+  const half = await run(['control', '--ca-cert', cert, '--state-dir', join(dir, 'state-op1')]);
+  assert.equal(half.code, 1);
+  assert.match(half.stderr, /--ca-cert and --ca-key go together/);
+
+  const p = spawn(process.execPath, ['--import', 'tsx', MAIN, 'control', '--state-dir', join(dir, 'state-op2'), '--grpc-port', '0', '--http-port', '0', '--ca-cert', cert, '--ca-key', key]);
+  let out = '';
+  p.stdout.on('data', (d) => (out += d));
+  const exited = new Promise<number>((res) => p.on('close', (c) => res(c ?? -1)));
+  const deadline = Date.now() + 15_000;
+  while (!/HTTP API http:\/\/127\.0\.0\.1:(\d+)/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const port = /HTTP API http:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1];
+  try {
+    assert.ok(port, out);
+    const ca = (await (await fetch(`http://127.0.0.1:${port}/api/v1/ca`)).json()) as { operatorProvided: boolean; roots: { fingerprint: string; signing: boolean }[] };
+    const want = new X509Certificate(readFileSync(cert)).fingerprint256.replace(/:/g, '').toLowerCase();
+    assert.equal(ca.operatorProvided, true);
+    assert.deepEqual(ca.roots.map((r) => [r.fingerprint.replace(/:/g, '').toLowerCase(), r.signing]), [[want, true]]);
+  } finally {
+    p.kill('SIGINT');
+  }
+  assert.equal(await exited, 0);
+});
+
 test('check decides from a table of reported facts', () => {
   const now = Date.parse('2026-01-01T00:00:00Z');
   const far = '2030-01-01T00:00:00Z';
