@@ -44,7 +44,14 @@ export interface WorkloadInstance {
   address: string; // IP literal
   ports: { name?: string; port: number; protocol: PortProtocol }[];
   /** Present when a Trellis proxy fronts this instance. */
-  proxy?: { id: string; inboundPort: number; outboundPort: number; adminPort?: number };
+  proxy?: {
+    id: string;
+    inboundPort: number;
+    outboundPort: number;
+    adminPort?: number;
+    /** The proxy process's own /metrics and admin ports (node mode: shared by its workloads), for stats and tap. */
+    telemetry?: { metricsPort?: number; adminPort?: number };
+  };
   locality?: Locality;
   health: HealthStatus;
   source: 'Workload' | 'WorkloadEntry' | 'ServiceEntry' | 'proxy';

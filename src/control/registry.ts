@@ -19,6 +19,8 @@ export interface ProxyWorkloadMeta {
   outboundPort?: number;
   adminPort?: number;
   locality?: string | { region?: string; zone?: string; subZone?: string };
+  /** The proxy's metrics and admin ports (where the control plane scrapes it and relays tap). */
+  telemetry?: { metricsPort?: number; adminPort?: number };
 }
 
 /** What a join token allows: registering workloads of this namespace and service account. */
@@ -202,6 +204,7 @@ export class Registry {
         inboundPort: inbound ?? alloc!.inboundPort,
         outboundPort: outbound ?? alloc!.outboundPort,
         adminPort: spec.proxy?.adminPort ?? m.adminPort ?? alloc?.adminPort,
+        ...telemetryPorts(m.telemetry),
       },
       locality: spec.locality ?? parseLocality(m.locality),
       health: connected ? 'HEALTHY' : 'UNHEALTHY',
@@ -271,4 +274,13 @@ function resolveNamedTargetPorts(services: ServiceInfo[], workloads: WorkloadIns
       }),
     };
   });
+}
+
+/** Only valid port numbers from a proxy's telemetry metadata. */
+function telemetryPorts(t: ProxyWorkloadMeta['telemetry']): { telemetry?: { metricsPort?: number; adminPort?: number } } {
+  if (!t || typeof t !== 'object') return {};
+  const ok = (n: unknown) => (Number.isInteger(n) && (n as number) > 0 && (n as number) <= 65535 ? (n as number) : undefined);
+  const metricsPort = ok(t.metricsPort);
+  const adminPort = ok(t.adminPort);
+  return metricsPort || adminPort ? { telemetry: { ...(metricsPort ? { metricsPort } : {}), ...(adminPort ? { adminPort } : {}) } } : {};
 }

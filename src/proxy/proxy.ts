@@ -122,6 +122,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   };
   const id = `node~${opts.workloads[0].address ?? '127.0.0.1'}~trellis-proxy-${process.pid}-${Math.random().toString(36).slice(2, 8)}.${hostname()}`;
   const metrics = new ProxyMetrics();
+  metrics.setInfo({ mode, version: opts.version ?? '0.0.0' });
   const store = new StateStore();
   // The pool reads idle_timeout / max_requests_per_connection and the breaker of a cluster when it makes its pool.
   const pool = new UpstreamPool({ clusterRaw: (n) => store.current.raw.clusters.get(n), breaker: (n) => resilience.get(n)?.breaker });
@@ -208,27 +209,6 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   store.on('change', onChange);
 
   let xds: XdsClient | undefined;
-  if (opts.staticConfig) {
-    const err = store.update(rawFromStatic(opts.staticConfig));
-    if (err) throw new Error(`static config: ${err}`);
-    store.received.listeners = store.received.clusters = true;
-  } else {
-    const token = opts.token ?? opts.workloads.find((w) => w.token)?.token;
-    if (!token) throw new Error('a token is needed to reach the control plane (--token)');
-    xds = new XdsClient({
-      address: opts.controlAddress ?? '127.0.0.1:15010',
-      token,
-      extraTokens: opts.workloads.flatMap((w) => (w.token ? [w.token] : [])),
-      node: { id, metadata: nodeMetadata(await withPorts(opts, mode), mode) },
-      store,
-      log,
-      backoffBaseMs: opts.backoffBaseMs,
-      backoffMaxMs: opts.backoffMaxMs,
-    });
-    xds.on('connected', () => metrics.xdsConnected.set('', 1));
-    xds.on('disconnected', () => metrics.xdsConnected.set('', 0));
-  }
-
   metrics.certExpiry.collect = () => {
     let min = Infinity;
     for (const t of identities.values()) min = Math.min(min, (t.notAfter().getTime() - Date.now()) / 1000);
@@ -299,6 +279,34 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       readinessServer.close();
       throw err;
     }
+  }
+
+  // The servers listen first: the node metadata tells the control plane where to scrape this proxy.
+  try {
+    if (opts.staticConfig) {
+      const err = store.update(rawFromStatic(opts.staticConfig));
+      if (err) throw new Error(`static config: ${err}`);
+      store.received.listeners = store.received.clusters = true;
+    } else {
+      const token = opts.token ?? opts.workloads.find((w) => w.token)?.token;
+      if (!token) throw new Error('a token is needed to reach the control plane (--token)');
+      xds = new XdsClient({
+        address: opts.controlAddress ?? '127.0.0.1:15010',
+        token,
+        extraTokens: opts.workloads.flatMap((w) => (w.token ? [w.token] : [])),
+        node: { id, metadata: nodeMetadata(await withPorts(opts, mode), mode, { metricsPort, ...(adminPort !== undefined ? { adminPort } : {}) }) },
+        store,
+        log,
+        backoffBaseMs: opts.backoffBaseMs,
+        backoffMaxMs: opts.backoffMaxMs,
+      });
+      xds.on('connected', () => metrics.xdsConnected.set('', 1));
+      xds.on('disconnected', () => metrics.xdsConnected.set('', 0));
+    }
+  } catch (err) {
+    readinessServer.close();
+    adminServer?.close();
+    throw err;
   }
 
   for (const t of identities.values()) t.on('updated', () => checkReady());
@@ -386,7 +394,7 @@ function serviceAccountHint(w: ProxyWorkload, opts: ProxyOptions): string | unde
   return claims.namespace === w.namespace ? claims.serviceAccount : undefined;
 }
 
-function nodeMetadata(opts: ProxyOptions, mode: string): Record<string, unknown> {
+function nodeMetadata(opts: ProxyOptions, mode: string, telemetry: { metricsPort: number; adminPort?: number }): Record<string, unknown> {
   return {
     TRELLIS_PROXY: '1',
     PROXY_KIND: mode,
@@ -404,6 +412,7 @@ function nodeMetadata(opts: ProxyOptions, mode: string): Record<string, unknown>
       outboundPort: w.outboundPort ?? 15001,
       ...(w.adminPort !== undefined ? { adminPort: w.adminPort } : {}),
       ...(w.locality ? { locality: w.locality } : {}),
+      telemetry,
     })),
   };
 }

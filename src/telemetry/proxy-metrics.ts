@@ -1,5 +1,6 @@
 // The proxy's metric families with the names and labels SPEC.md fixes.
 import { Registry, labelKey, type Counter, type Gauge, type Histogram } from './registry.js';
+import { registerProcessMetrics } from './process-metrics.js';
 
 export interface RequestLabels {
   reporter: 'source' | 'destination';
@@ -34,6 +35,10 @@ export class ProxyMetrics {
   readonly authzDecisions: Counter;
   /** Requests refused by a local rate limit: {limit: total|per_caller}. */
   readonly rateLimited: Counter;
+  /** Time a request spent in this proxy (total minus the upstream's time), for `trellis cost`. */
+  readonly overhead: Histogram;
+  /** mTLS handshakes completed, by direction (inbound: this proxy accepted; upstream: it connected). */
+  readonly tlsHandshakes: Counter;
 
   constructor() {
     const r = this.registry;
@@ -51,7 +56,20 @@ export class ProxyMetrics {
     this.tlsFailures = r.counter('trellis_tls_handshake_failures_total', 'Inbound or upstream mTLS peers refused, by reason');
     this.authzDecisions = r.counter('trellis_authz_decisions_total', 'Inbound authorization decisions, by deciding action and outcome');
     this.rateLimited = r.counter('trellis_rate_limited_total', 'Inbound requests refused by a local rate limit, by limit kind');
+    this.overhead = r.histogram('trellis_proxy_overhead_seconds', 'Time a request spent in the proxy itself (total duration minus upstream time)', [
+      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+    ]);
+    this.tlsHandshakes = r.counter('trellis_tls_handshakes_total', 'mTLS handshakes completed, by direction');
     this.xdsConnected.set('', 0);
+    registerProcessMetrics(r);
+  }
+
+  /** Labels of trellis_proxy_info besides pid (mode, version). */
+  setInfo(labels: Record<string, string>): void {
+    const g = this.registry.find('trellis_proxy_info') as Gauge | undefined;
+    if (!g) return;
+    g.values = Object.create(null);
+    g.set(labelKey({ pid: String(process.pid), ...labels }), 1);
   }
 
   private keys = new Map<string, string>();

@@ -51,10 +51,12 @@ export class Gauge implements Family {
   }
 }
 
-export const DEFAULT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Seconds, from a tenth of a millisecond (a proxy hop) to half a minute (a slow upstream). */
+export const DEFAULT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export class Histogram implements Family {
   readonly type = 'histogram' as const;
+  /** Per-bucket (not cumulative) counts. */
   series: Record<string, { counts: number[]; sum: number; count: number }> = Object.create(null);
   constructor(
     readonly name: string,
@@ -64,8 +66,11 @@ export class Histogram implements Family {
   observe(key: string, v: number): void {
     let s = this.series[key];
     if (!s) s = this.series[key] = { counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0 };
+    // One increment per observation (the bucket it falls in); render makes the counts cumulative.
     const b = this.buckets;
-    for (let i = 0; i < b.length; i++) if (v <= b[i]) s.counts[i]++;
+    let i = 0;
+    while (i < b.length && v > b[i]) i++;
+    if (i < b.length) s.counts[i]++;
     s.sum += v;
     s.count++;
   }
@@ -73,6 +78,11 @@ export class Histogram implements Family {
 
 export class Registry {
   private families: (Counter | Gauge | Histogram)[] = [];
+  private collectors: (() => void)[] = [];
+  /** Runs before each render (values computed on scrape: process memory, CPU time). */
+  beforeRender(fn: () => void): void {
+    this.collectors.push(fn);
+  }
   counter(name: string, help: string): Counter {
     return this.add(new Counter(name, help));
   }
@@ -82,6 +92,9 @@ export class Registry {
   histogram(name: string, help: string, buckets?: number[]): Histogram {
     return this.add(new Histogram(name, help, buckets));
   }
+  find(name: string): Counter | Gauge | Histogram | undefined {
+    return this.families.find((f) => f.name === name);
+  }
   private add<T extends Counter | Gauge | Histogram>(f: T): T {
     this.families.push(f);
     return f;
@@ -90,6 +103,7 @@ export class Registry {
   /** Prometheus text exposition format 0.0.4. */
   render(): string {
     const out: string[] = [];
+    for (const c of this.collectors) c();
     for (const f of this.families) {
       if (f.type === 'gauge' && f.collect) f.collect();
       out.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`);
@@ -97,7 +111,11 @@ export class Registry {
         for (const key of Object.keys(f.series)) {
           const s = f.series[key];
           const sep = key ? ',' : '';
-          for (let i = 0; i < f.buckets.length; i++) out.push(`${f.name}_bucket{${key}${sep}le="${f.buckets[i]}"} ${s.counts[i]}`);
+          let cum = 0;
+          for (let i = 0; i < f.buckets.length; i++) {
+            cum += s.counts[i];
+            out.push(`${f.name}_bucket{${key}${sep}le="${f.buckets[i]}"} ${cum}`);
+          }
           out.push(`${f.name}_bucket{${key}${sep}le="+Inf"} ${s.count}`);
           out.push(`${f.name}_sum${key ? `{${key}}` : ''} ${s.sum}`);
           out.push(`${f.name}_count${key ? `{${key}}` : ''} ${s.count}`);
