@@ -1,5 +1,5 @@
 // ADS scale benchmark: 1,000 simulated sidecars and 5,000 endpoints against one in-process control plane.
-// Run: node --import tsx bench/ads-scale.ts   (env CLIENTS, ENDPOINTS, SERVICES, CHANGES, WORKERS to resize)
+// Run: node --import tsx bench/ads-scale.ts   (env CLIENTS, ENDPOINTS, SERVICES, CHANGES, WORKERS to resize; see bench/README.md)
 import { fork } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import inspector from 'node:inspector';
@@ -158,8 +158,8 @@ async function main(): Promise<void> {
   ];
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
-  const env = ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]} `).join('');
-  console.log(`\nADS scale benchmark — node ${process.version}, command: ${env}CLIENTS=${CLIENTS} ENDPOINTS=${ENDPOINTS} SERVICES=${SERVICES} node --import tsx bench/ads-scale.ts`);
+  const env = ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MAX_DELAY_MS', 'CLIENT_WINDOW', 'WORKERS'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]} `).join('');
+  console.log(`\nADS scale benchmark — node ${process.version}, command: ${env}CLIENTS=${CLIENTS} ENDPOINTS=${ENDPOINTS} SERVICES=${SERVICES} CHANGES=${CHANGES} node --import tsx bench/ads-scale.ts`);
   for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`);
   console.log(
     'RESULT ' +

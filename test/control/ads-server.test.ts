@@ -272,7 +272,7 @@ test('ADS: streams subscribing alike get one shared response (same version and n
 test('ADS: a large EDS response goes in parts; the last part ACKed syncs, a rejected earlier part stands', async () => {
   const eps = (c: string) => ({
     cluster_name: c,
-    endpoints: [{ load_balancing_weight: { value: 1 }, lb_endpoints: Array.from({ length: 400 }, (_, i) => ({ endpoint: { address: { socket_address: { address: `10.1.${i >> 8}.${i & 255}`, port_value: 80 } }, hostname: `${c}-host-${i}` } })) }],
+    endpoints: [{ load_balancing_weight: { value: 1 }, lb_endpoints: Array.from({ length: 1000 }, (_, i) => ({ endpoint: { address: { socket_address: { address: `10.1.${i >> 8}.${i & 255}`, port_value: 80 } }, hostname: `${c}-host-${i}` } })) }],
   });
   const clusterNames = Array.from({ length: 12 }, (_, i) => `c${i}`);
   const snap: XdsSnapshot = { [ENDPOINT_TYPE]: Object.fromEntries(clusterNames.map((c) => [c, eps(c)])) };
