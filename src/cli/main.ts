@@ -19,6 +19,10 @@ const VERBS: Record<string, { load: () => Promise<VerbModule>; summary: string }
   cert: { load: () => import('./cert.js'), summary: "write a workload's certificate files and keep them fresh" },
   check: { load: () => import('./check.js'), summary: 'health of the mesh: control plane, proxies, certificates' },
   ca: { load: () => import('./ca.js'), summary: 'the CA: roots and zero-downtime root rotation' },
+  describe: { load: () => import('./describe.js'), summary: 'what applies to a workload or service: mTLS, routes, policies, endpoints' },
+  stat: { load: () => import('./stat.js'), summary: 'live golden signals per service and workload' },
+  top: { load: () => import('./top.js'), summary: 'the busiest routes, live' },
+  edges: { load: () => import('./edges.js'), summary: 'who calls whom, with identities and mTLS' },
 };
 
 function usage(): string {

@@ -20,6 +20,8 @@ import { meshSettings } from './mesh.js';
 import type { CompileInput } from './model.js';
 import { CertTracker } from './cert-tracker.js';
 import { RootRotator } from './ca-rotation.js';
+import { StatsCollector, targetsOf } from './stats.js';
+import { observabilityHandler } from './stats-api.js';
 
 export interface ControlPlaneOptions {
   stateDir: string;
@@ -173,6 +175,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const ints = ca.intermediates();
     if (ints.length) metrics.certificateExpiry.set({ kind: 'intermediate' }, Math.min(...ints.map((r) => r.notAfter.getTime() - now)) / 1000);
   };
+  // Live golden signals and cost: scrapes connected proxies on demand (stat, top, edges, cost, describe, tap).
+  const proxyTargets = () => targetsOf(ads.proxies());
+  const stats = new StatsCollector({ targets: proxyTargets });
+  const extra = observabilityHandler({ stats, targets: proxyTargets, resources: () => resources, registry: () => registry.snapshot(), mesh: () => meshSettings(resources) });
   const h = splitHostPort(opts.httpListen ?? '127.0.0.1:15014', 15014);
   const http = new HttpApi({
     store,
@@ -181,6 +187,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     metrics,
     createToken: (r) => tokens.create(r),
     beforeMetrics: refreshCertGauges,
+    extra,
     certificatesOf: (id) => certs.forProxy(id),
     rotateCa: (o, l) => rotator.rotate(o, l),
     caInfo: () => {
@@ -233,6 +240,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     close() {
       closed ??= (async () => {
         unwatch();
+        stats.close();
         ads.close();
         registry.close();
         await http.close();

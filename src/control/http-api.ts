@@ -28,6 +28,8 @@ export interface HttpApiDeps {
   rotateCa?: (opts: { timeoutMs?: number }, log: (line: string) => void) => Promise<RotationReport>;
   /** The workload certificates a proxy holds (as signed by this control plane), for status and check. */
   certificatesOf?: (proxyId: string) => TrackedCert[];
+  /** Observability routes (stats, cost, describe, tap): answers and returns true when the path is one of them. */
+  extra?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
   /** Called before /metrics renders (refreshes gauges such as certificate expiry). */
   beforeMetrics?: () => void;
   log?: (msg: string) => void;
@@ -138,6 +140,7 @@ export class HttpApi {
         if (req.method !== 'POST') throw new HttpError(405, `${req.method} not allowed on ${url.pathname}`);
         return await this.rotate(req, res);
       }
+      if (this.deps.extra && (await this.deps.extra(req, res, url))) return;
       for (const [method, re, h] of this.routes) {
         const m = re.exec(url.pathname);
         if (!m) continue;

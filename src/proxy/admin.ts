@@ -10,6 +10,10 @@ export interface AdminSource {
   setLogLevel(level: string): string | undefined;
   readiness(): { ready: boolean; reason: string };
   metrics(): string;
+  /** Per-cluster breaker, outlier and retry-budget state (GET /resilience; describe reads ejections here). */
+  resilience?(): unknown;
+  /** Streams live requests as NDJSON (GET /tap?workload=&path=&method=&to=). */
+  tap?(req: http.IncomingMessage, res: http.ServerResponse, query: URLSearchParams): void;
 }
 
 function send(res: http.ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8', extra: Record<string, string> = {}): void {
@@ -37,11 +41,15 @@ export function createAdminServer(src: AdminSource): http.Server {
         }
         return send(res, 200, `${src.logLevel()}\n`);
       }
+      case '/resilience':
+        return src.resilience ? json(res, src.resilience()) : send(res, 404, 'resilience state not available\n');
+      case '/tap':
+        return src.tap ? src.tap(req, res, url.searchParams) : send(res, 404, 'tap not available\n');
       case '/ready':
       case '/metrics':
         return readinessHandler(src)(req, res);
       case '/':
-        return send(res, 200, 'trellis proxy admin: /config_dump /certs /logging[?level=L, POST] /ready /metrics\n');
+        return send(res, 200, 'trellis proxy admin: /config_dump /certs /logging[?level=L, POST] /resilience /tap[?workload=&path=&method=&to=] /ready /metrics\n');
       default:
         return send(res, 404, `unknown admin path ${url.pathname}\n`);
     }

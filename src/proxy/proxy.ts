@@ -266,6 +266,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     },
     readiness,
     metrics: () => metrics.render(),
+    resilience: () => resilience.snapshot(),
   };
   const readinessServer = createReadinessServer(adminSource);
   const metricsPort = await listenHttp(readinessServer, opts.metricsPort ?? 15020, '0.0.0.0', 'readiness/metrics');
