@@ -154,6 +154,9 @@ interface Subscription {
   nackReason?: string;
 }
 
+/** Characters of subscription-name keys kept for sharing, per cache (cleared when exceeded). */
+const NAME_CACHE_BYTES = 8 * 1024 * 1024;
+
 /** Bytes of encoded responses kept for reuse (least recently used go first). */
 const RESPONSE_CACHE_BYTES = 16 * 1024 * 1024;
 
@@ -211,6 +214,8 @@ export class AdsServer {
   private closed = false;
   private readonly nameLists = new Map<string, { list: string[]; key: string }>();
   private readonly rawNameLists = new Map<string, { list: string[]; key: string }>();
+  private nameBytes = 0;
+  private rawNameBytes = 0;
   /** Selections by snapshot map, then by subscription names ('*' wildcard); null = a resource failed to encode. */
   private selections = new WeakMap<object, Map<string, Selection | null>>();
   /** Encoded responses by content (type + encoding ids), shared by every stream that is sent that content. */
@@ -663,7 +668,10 @@ export class AdsServer {
     if (seen) return seen;
     const names = this.internNames([...(req.resource_names ?? [])].sort());
     if (raw !== undefined) {
-      if (this.rawNameLists.size > 10_000) this.rawNameLists.clear();
+      if ((this.rawNameBytes += raw.length) > NAME_CACHE_BYTES) {
+        this.rawNameLists.clear(); // bounded; holders keep theirs
+        this.rawNameBytes = raw.length;
+      }
       this.rawNameLists.set(raw, names);
     }
     return names;
@@ -673,7 +681,10 @@ export class AdsServer {
     const key = sorted.join('\n');
     let hit = this.nameLists.get(key);
     if (!hit) {
-      if (this.nameLists.size > 10_000) this.nameLists.clear(); // bounded; holders keep theirs
+      if ((this.nameBytes += key.length) > NAME_CACHE_BYTES) {
+        this.nameLists.clear(); // bounded; holders keep theirs
+        this.nameBytes = key.length;
+      }
       this.nameLists.set(key, (hit = { list: sorted, key }));
     }
     return hit;
