@@ -17,6 +17,7 @@ export interface ControlMetrics {
 export function createControlMetrics(): ControlMetrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
+  dropTotalGauges(registry);
   const m = {
     registry,
     connectedProxies: new client.Gauge({ name: 'trellis_control_connected_proxies', help: 'xDS streams currently open', registers: [registry] }),
@@ -40,4 +41,12 @@ export function createControlMetrics(): ControlMetrics {
     }),
   };
   return m as ControlMetrics;
+}
+
+/**
+ * prom-client also exports three gauges with a `_total` suffix, which Prometheus reserves for counters (promtool check
+ * metrics refuses them); their values are the sums of nodejs_active_{handles,requests,resources}{type}, which stay.
+ */
+function dropTotalGauges(registry: client.Registry): void {
+  for (const kind of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`nodejs_active_${kind}_total`);
 }

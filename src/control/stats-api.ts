@@ -1,4 +1,4 @@
-// HTTP endpoints for the live CLI: /api/v1/stats, /api/v1/cost, /api/v1/describe/..., /api/v1/tap/... (relayed from proxies).
+// HTTP endpoints for the live CLI and Prometheus: /api/v1/stats, /cost, /describe/..., /tap/... (relayed), /prometheus/targets (HTTP SD).
 import * as http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Resource } from '../api/types.js';
@@ -74,6 +74,14 @@ function relayTap(res: ServerResponse, req: IncomingMessage, target: ScrapeTarge
   res.on('close', () => up.destroy());
 }
 
+/** Prometheus HTTP service discovery (http_sd_configs): every connected proxy's /metrics, labelled with its proxy id and mode. */
+export function prometheusTargets(targets: ScrapeTarget[]): { targets: string[]; labels: Record<string, string> }[] {
+  return targets.map((t) => {
+    const u = new URL(t.url);
+    return { targets: [u.host], labels: { trellis_proxy: t.proxy, trellis_mode: t.mode, __metrics_path__: u.pathname } };
+  });
+}
+
 /** Handles the observability routes; returns false for any other path. */
 export function observabilityHandler(deps: ObservabilityDeps) {
   const input = async (withOutliers: boolean): Promise<DescribeInput> => ({
@@ -84,10 +92,11 @@ export function observabilityHandler(deps: ObservabilityDeps) {
   });
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
     const p = url.pathname;
-    if (!p.startsWith('/api/v1/stats') && !p.startsWith('/api/v1/cost') && !p.startsWith('/api/v1/describe/') && !p.startsWith('/api/v1/tap/')) return false;
+    if (!p.startsWith('/api/v1/stats') && !p.startsWith('/api/v1/cost') && !p.startsWith('/api/v1/describe/') && !p.startsWith('/api/v1/tap/') && p !== '/api/v1/prometheus/targets') return false;
     try {
       if (req.method !== 'GET') throw new DescribeError(405, `${req.method} not allowed on ${p}`);
       const q = url.searchParams;
+      if (p === '/api/v1/prometheus/targets') return send(res, 200, prometheusTargets(deps.targets())), true;
       if (p === '/api/v1/stats') return send(res, 200, await deps.stats.stats(positive(q, 'window', 10, 300))), true;
       if (p === '/api/v1/cost') {
         const at = (q.get('workloads') ?? '100,400,1000').split(',').map((s) => Number(s.trim()));

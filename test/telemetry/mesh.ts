@@ -19,7 +19,7 @@ export interface TestService {
   name: string;
   /** Service this app calls (through its proxy) before answering. */
   next?: string;
-  /** Status the app answers when it has no `next` (default 200). */
+  /** Status the app answers when it has no `next` (default 200; paths under /fail get 500). */
   status?: number;
 }
 
@@ -45,7 +45,7 @@ function app(svc: TestService, outbound: () => number): http.Server {
     req.resume();
     req.on('end', () => {
       if (!svc.next) {
-        res.writeHead(svc.status ?? 200, { 'content-type': 'application/json' });
+        res.writeHead(req.url?.startsWith('/fail') ? 500 : (svc.status ?? 200), { 'content-type': 'application/json' });
         res.end(JSON.stringify({ name: svc.name, path: req.url }));
         return;
       }
