@@ -431,6 +431,7 @@ async function main(): Promise<void> {
     const notes = [
       `Command: node --import tsx bench/proxy-vs-nginx.ts ${process.argv.slice(2).join(' ')}`.trim() + (NODE_FLAGS.length ? ` (BENCH_NODE_FLAGS="${NODE_FLAGS.join(' ')}")` : ''),
       `Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; Node ${process.version}; ${tool(NGINX, ['-v'])}; fortio ${tool(FORTIO, ['version'])}; ${tool(WRK, ['-v'])}`,
+      `Code: commit ${tool('git', ['-C', ROOT, 'describe', '--always', '--dirty'])}, dist/ built ${statSync(join(ROOT, 'dist', 'proxy', 'proxy.js')).mtime.toISOString()}.`,
       `Load average at start: ${loadAverage()}. Load generators (fortio, wrk) not pinned; nothing pinned (shared cores).`,
       `Trellis: \`trellis proxy --static-config\` from dist/, default telemetry, inbound ${INBOUND_L7 === 'auto' ? 'auto (L4 pipe after mTLS: no HTTP policy)' : 'always L7'}. nginx: one worker per instance, access_log off, TLS 1.2/1.3, upstream keepalive 32. App: nginx, one worker, ${BODY_BYTES}-byte body. Saturation: wrk -t1 -c${SAT_CONNS} -d${SAT_SECONDS}s.`,
     ];
