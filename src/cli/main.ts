@@ -23,6 +23,7 @@ const VERBS: Record<string, { load: () => Promise<VerbModule>; summary: string }
   stat: { load: () => import('./stat.js'), summary: 'live golden signals per service and workload' },
   top: { load: () => import('./top.js'), summary: 'the busiest routes, live' },
   edges: { load: () => import('./edges.js'), summary: 'who calls whom, with identities and mTLS' },
+  tap: { load: () => import('./tap.js'), summary: "live requests of a workload, as its proxy handles them" },
 };
 
 function usage(): string {

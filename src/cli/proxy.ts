@@ -8,6 +8,7 @@ const HELP = `
 Usage: trellis proxy --workload NS/NAME[,KEY=VALUE...] [--workload ...] [--control HOST:PORT] [--token TOKEN]
                      [--mode sidecar|node] [--metrics-port N] [--admin-port N] [--drain-timeout 10s]
                      [--log-level debug|info|warn|error] [--trust-domain TD] [--inbound-l7 auto|always]
+                     [--access-log FILE|-]
                      [--static-config FILE --cert FILE --key FILE --ca FILE]
        trellis proxy wait [--metrics-port N | --url http://127.0.0.1:15020/ready] [--timeout 60s]
 
@@ -32,6 +33,9 @@ Options:
   --inbound-l7 auto|always  auto (default): the inbound parses HTTP only when policy needs it, else it
                             terminates mTLS and pipes bytes (cheapest); always: parse every HTTP port
                             (the app gets the caller in x-forwarded-client-cert; destination metrics)
+  --access-log FILE|-       one JSON line per request (identities, route, cluster, endpoint, status,
+                            error code and deciding rule, bytes, proxy and upstream time) appended
+                            to FILE, or to stdout for "-"; off by default
   --static-config FILE      run without a control plane: JSON {listeners, routes, clusters, endpoints,
                             secrets} as decoded xDS resources; needs --cert, --key and --ca (PEM files)
   -h, --help                show this help
@@ -171,6 +175,7 @@ export default async function proxy(argv: string[]): Promise<number> {
       'log-level': { type: 'string' },
       'trust-domain': { type: 'string' },
       'inbound-l7': { type: 'string' },
+      'access-log': { type: 'string' },
       'static-config': { type: 'string' },
       cert: { type: 'string' },
       key: { type: 'string' },
@@ -193,6 +198,7 @@ export default async function proxy(argv: string[]): Promise<number> {
   if (l7 !== 'auto' && l7 !== 'always') throw new CliError(`--inbound-l7 must be auto or always, got "${l7}"`);
   const opts: ProxyOptions = {
     inboundL7: l7,
+    ...(v['access-log'] ? { accessLog: v['access-log'] as string } : {}),
     controlAddress: (v.control as string | undefined) ?? '127.0.0.1:15010',
     token: (v.token as string | undefined) ?? process.env.TRELLIS_TOKEN,
     workloads,

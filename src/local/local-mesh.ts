@@ -188,8 +188,8 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
     }
 
     const controlArgs = ['--control', `127.0.0.1:${control.grpcPort}`];
-    // Access logs are not implemented in the proxy yet; `accessLog` is accepted and ignored until they are.
-    const logArgs: string[] = [];
+    // Access logs go to each proxy's stdout, which the supervisor prefixes with the proxy's name.
+    const logArgs: string[] = opts.accessLog ? ['--access-log', '-'] : [];
     if (sidecar) {
       locals.forEach((w, i) => {
         proxies.push(

@@ -19,6 +19,8 @@ import { peekTokenClaims } from '../identity/token.js';
 import { CertificateManager } from '../identity/cert-manager.js';
 import { ResilienceRegistry } from './resilience/index.js';
 import { registerResilienceMetrics } from './http/outbound-metrics.js';
+import { startAccessLog } from '../telemetry/access-log.js';
+import { tapHandler } from '../telemetry/tap.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -72,6 +74,8 @@ export interface ProxyOptions {
   backoffBaseMs?: number;
   backoffMaxMs?: number;
   version?: string;
+  /** Access log: a file to append JSON lines to, or "-" for stdout; off when unset. */
+  accessLog?: string;
 }
 
 export interface Proxy {
@@ -267,7 +271,9 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     readiness,
     metrics: () => metrics.render(),
     resilience: () => resilience.snapshot(),
+    tap: tapHandler(metrics),
   };
+  const accessLog = opts.accessLog ? startAccessLog(metrics, opts.accessLog) : undefined;
   const readinessServer = createReadinessServer(adminSource);
   const metricsPort = await listenHttp(readinessServer, opts.metricsPort ?? 15020, '0.0.0.0', 'readiness/metrics');
   let adminServer: http.Server | undefined;
@@ -339,6 +345,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
         adminServer?.close();
         adminServer?.closeAllConnections();
         for (const t of identities.values()) (t.source as { stop?: () => void }).stop?.();
+        await accessLog?.close();
       })();
     }
     return closing;

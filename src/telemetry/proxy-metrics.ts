@@ -1,6 +1,8 @@
 // The proxy's metric families with the names and labels SPEC.md fixes.
 import { Registry, labelKey, type Counter, type Gauge, type Histogram } from './registry.js';
 import { registerProcessMetrics } from './process-metrics.js';
+import { requestChannel, type FinishedExchange } from './request-events.js';
+import { performance } from 'node:perf_hooks';
 
 export interface RequestLabels {
   reporter: 'source' | 'destination';
@@ -74,8 +76,12 @@ export class ProxyMetrics {
 
   private keys = new Map<string, string>();
 
+  /** The labels of the request being recorded (requestKey runs just before `finished`, synchronously). */
+  private lastLabels: RequestLabels | undefined;
+
   /** Label keys are cached by a cheap composite so the hot path does no rendering. */
   requestKey(l: RequestLabels): string {
+    this.lastLabels = l;
     const c = `${l.reporter}|${l.source_workload}|${l.source_namespace}|${l.source_principal}|${l.destination_workload}|${l.destination_namespace}|${l.destination_service}|${l.destination_principal}|${l.route}|${l.response_code}|${l.grpc_status}|${l.error_code}|${l.connection_security_policy}`;
     let k = this.keys.get(c);
     if (k === undefined) {
@@ -91,6 +97,21 @@ export class ProxyMetrics {
     this.duration.observe(key, seconds);
     this.requestBytes.observe(key, requestBytes);
     this.responseBytes.observe(key, responseBytes);
+  }
+
+  /**
+   * A request finished (after observeRequest): records the time it spent in the proxy (total minus upstream time, for
+   * forwarded requests) and publishes it for tap, access logs and tracing when any of them listens.
+   */
+  finished(direction: 'outbound' | 'inbound', ex: FinishedExchange): void {
+    const end = performance.now();
+    const labels = this.lastLabels;
+    this.lastLabels = undefined;
+    if (ex.dispatchMs !== undefined && labels) {
+      // Upstream time runs from dispatch to the end of the response, so what remains is routing, policy and queuing here.
+      this.overhead.observe(direction === 'outbound' ? 'direction="outbound"' : 'direction="inbound"', (ex.dispatchMs - ex.startMs) / 1000);
+    }
+    if (requestChannel.hasSubscribers && labels) requestChannel.publish({ owner: this, direction, labels, ex, endMs: end, endEpochMs: Date.now() });
   }
 
   render(): string {

@@ -1,8 +1,12 @@
 // End to end: describe names every resource that applies; stat, edges and top report live traffic through the control plane.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Resource } from '../../src/api/types.js';
-import { call, cli, startTestMesh, type TestMesh } from '../telemetry/mesh.js';
+import { call, cli, cliStream, startTestMesh, type TestMesh } from '../telemetry/mesh.js';
+import type { TapEvent } from '../../src/telemetry/tap.js';
 import type { WorkloadDescription } from '../../src/control/describe.js';
 import type { StatsReport } from '../../src/control/stats.js';
 
@@ -31,14 +35,23 @@ const POLICIES: Resource[] = [
     metadata: { name: 'backend-callers', namespace: 'default' },
     spec: { selector: { matchLabels: { app: 'backend' } }, action: 'ALLOW', rules: [{ from: [{ source: { principals: ['cluster.local/ns/default/sa/frontend'] } }] }] },
   },
+  {
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name: 'backend-deny-blocked', namespace: 'default' },
+    spec: { selector: { matchLabels: { app: 'backend' } }, action: 'DENY', rules: [{ to: [{ operation: { paths: ['/blocked*'] } }] }] },
+  },
 ] as Resource[];
 
 let mesh: TestMesh;
+const logDir = mkdtempSync(join(tmpdir(), 'trellis-obs-log-'));
+const accessLog = join(logDir, 'backend.log');
 before(async () => {
-  mesh = await startTestMesh([{ name: 'frontend' }, { name: 'backend' }], POLICIES);
+  mesh = await startTestMesh([{ name: 'frontend' }, { name: 'backend' }], POLICIES, (name) => (name === 'backend' ? { accessLog } : {}));
 });
 after(async () => {
   await mesh?.close();
+  rmSync(logDir, { recursive: true, force: true });
 });
 
 test('describe workload names the VirtualService, DestinationRule, PeerAuthentication and AuthorizationPolicy that apply', { timeout: 30_000 }, async () => {
@@ -48,6 +61,7 @@ test('describe workload names the VirtualService, DestinationRule, PeerAuthentic
   assert.match(r.stdout, /DestinationRule default\/backend-pool/);
   assert.match(r.stdout, /PeerAuthentication default\/backend-strict/);
   assert.match(r.stdout, /AuthorizationPolicy default\/backend-callers ALLOW/);
+  assert.match(r.stdout, /AuthorizationPolicy default\/backend-deny-blocked DENY/);
   // Defaults are spelled out, configured values shown as set.
   assert.match(r.stdout, /maxConnections 50,/);
   assert.match(r.stdout, /http1MaxPendingRequests 1024 \(default\)/);
@@ -109,4 +123,70 @@ test('stat, edges and top show the traffic just sent, with mTLS between the two 
   assert.equal(t.code, 0, t.stderr);
   assert.match(t.stdout, /default\/backend-routes#0\s+backend/);
   assert.match(t.stdout, /default\/backend-routes#1\s+backend/);
+});
+
+test('tap shows a request within a second of it being sent; a denied one carries the error code and the deciding rule', { timeout: 30_000 }, async () => {
+  const child = cliStream(['tap', 'backend', '-o', 'json', '--control', mesh.control]);
+  const events: { at: number; e: TapEvent }[] = [];
+  let stderr = '';
+  let buf = '';
+  child.stdout.on('data', (d) => {
+    buf += d;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      events.push({ at: Date.now(), e: JSON.parse(buf.slice(0, nl)) as TapEvent });
+      buf = buf.slice(nl + 1);
+    }
+  });
+  child.stderr.on('data', (d) => (stderr += d));
+  const waitUntil = async (cond: () => boolean, what: string) => {
+    const end = Date.now() + 10_000;
+    while (!cond()) {
+      if (Date.now() > end || child.exitCode !== null) throw new Error(`${what}; tap stderr: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  try {
+    await waitUntil(() => stderr.includes('tapping default/backend'), 'tap did not attach');
+    const sent = Date.now();
+    const r = await call(mesh.outbound('frontend'), 'backend', '/tapped?q=1');
+    assert.equal(r.status, 200);
+    await waitUntil(() => events.some((x) => x.e.path === '/tapped?q=1'), 'the request never showed in tap');
+    const seen = events.find((x) => x.e.path === '/tapped?q=1')!;
+    assert.ok(seen.at - sent < 1000, `tap showed the request after ${seen.at - sent} ms`);
+    assert.equal(seen.e.direction, 'inbound');
+    assert.equal(seen.e.status, 200);
+    assert.equal(seen.e.source_principal, 'spiffe://cluster.local/ns/default/sa/frontend');
+    assert.equal(seen.e.destination_principal, 'spiffe://cluster.local/ns/default/sa/backend');
+    assert.equal(seen.e.mtls, true);
+    assert.ok(seen.e.duration_ms >= seen.e.proxy_ms);
+
+    // backend calling itself is not allowed by backend-callers: its own inbound answers 403 denied.
+    const d = await call(mesh.outbound('backend'), 'backend', '/self');
+    assert.equal(d.status, 403);
+    await waitUntil(() => events.some((x) => x.e.path === '/self' && x.e.direction === 'inbound'), 'the denied request never showed in tap');
+    const denied = events.find((x) => x.e.path === '/self' && x.e.direction === 'inbound')!.e;
+    assert.equal(denied.error_code, 'denied');
+    // No ALLOW rule matched: no single rule decided, the reason says so.
+    assert.match(denied.decision_reason ?? '', /no ALLOW policy matched/);
+    // A DENY rule that matches is named.
+    assert.equal((await call(mesh.outbound('frontend'), 'backend', '/blocked/x')).status, 403);
+    await waitUntil(() => events.some((x) => x.e.path === '/blocked/x' && x.e.direction === 'inbound'), 'the blocked request never showed in tap');
+    const blocked = events.find((x) => x.e.path === '/blocked/x' && x.e.direction === 'inbound')!.e;
+    assert.equal(blocked.error_code, 'denied');
+    assert.match(blocked.decided_by ?? '', /backend-deny-blocked/, JSON.stringify(blocked));
+  } finally {
+    child.kill('SIGINT');
+    await new Promise((r) => child.once('exit', r));
+  }
+
+  // The backend proxy's access log has the same requests as JSON lines.
+  const lines = readFileSync(accessLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const line = lines.find((l) => l.path === '/tapped?q=1');
+  assert.ok(line, `no access log line for /tapped in ${lines.length} lines`);
+  assert.equal(line.direction, 'inbound');
+  assert.equal(line.source_principal, 'spiffe://cluster.local/ns/default/sa/frontend');
+  assert.equal(typeof line.upstream_ms, 'number');
+  assert.equal(typeof line.proxy_ms, 'number');
+  assert.ok(lines.some((l) => l.error_code === 'denied' && String(l.decided_by).includes('backend-deny-blocked')));
 });

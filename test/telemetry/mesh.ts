@@ -67,7 +67,11 @@ function app(svc: TestService, outbound: () => number): http.Server {
   });
 }
 
-export async function startTestMesh(services: TestService[], extra: Resource[] = [], proxyOpts: Partial<ProxyOptions> = {}): Promise<TestMesh> {
+export async function startTestMesh(
+  services: TestService[],
+  extra: Resource[] = [],
+  proxyOpts: Partial<ProxyOptions> | ((service: string) => Partial<ProxyOptions>) = {},
+): Promise<TestMesh> {
   const stateDir = mkdtempSync(join(tmpdir(), 'trellis-obs-'));
   const servers: http.Server[] = [];
   const ports = new Map<string, { app: number; inbound: number; outbound: number }>();
@@ -102,7 +106,7 @@ export async function startTestMesh(services: TestService[], extra: Resource[] =
           adminPort: 0,
           inboundL7: 'always',
           logLevel: 'error',
-          ...proxyOpts,
+          ...(typeof proxyOpts === 'function' ? proxyOpts(s.name) : proxyOpts),
         }),
       );
     }

@@ -35,6 +35,8 @@ export interface Exchange {
   closing: () => boolean;
   requestId: string;
   startMs: number;
+  /** When the request was handed to the forwarding layer (performance.now() ms): upstream time starts here. */
+  dispatchMs?: number;
   /** Absolute deadline (performance.now() ms), 0 = none. */
   deadline: number;
   deadlineSource: string;

@@ -8,6 +8,7 @@ import type { InboundChain, ListenerConfig } from '../config/types.js';
 import type { ClusterState, StateStore } from '../state.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { ProxyMetrics } from '../../telemetry/proxy-metrics.js';
+import { timeDispatch } from '../../telemetry/request-events.js';
 import type { WorkloadTls } from '../tls/identity.js';
 import { writeRawError } from '../errors.js';
 import { reject } from './layers.js';
@@ -61,7 +62,7 @@ const callerIdentity: Layer = (next) => (ex) => {
 
 /** inbound: normalize -> JWT -> authz -> rate limit -> caller identity -> forward to the app. */
 export function inboundStack(pool: UpstreamPool, deps: InboundPolicyDeps): Handler {
-  return stack([...inboundPolicyLayers(deps), callerIdentity], createForward(pool));
+  return stack([...inboundPolicyLayers(deps), callerIdentity], timeDispatch(createForward(pool)));
 }
 
 /**
@@ -243,6 +244,7 @@ function finishInbound(ctx: InboundHttpContext, ex: InboundExchange): void {
     connection_security_policy: ex.peer ? 'mutual_tls' : 'none',
   });
   m.observeRequest(key, (performance.now() - ex.startMs) / 1000, declaredLength(ex.req.headers['content-length']), declaredLength(ex.res.getHeader('content-length')));
+  m.finished('inbound', ex);
 }
 
 /** spiffe://td/ns/NS/sa/SA -> [NS, SA] (the service account stands in for the workload name at the destination). */

@@ -8,6 +8,7 @@ import type { StateStore } from '../state.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { WorkloadTls } from '../tls/identity.js';
 import type { ProxyMetrics } from '../../telemetry/proxy-metrics.js';
+import { timeDispatch } from '../../telemetry/request-events.js';
 import { sendError } from '../errors.js';
 import { isMutual, meshMeta } from '../policy-api.js';
 import { stack, type Exchange, type Handler } from './exchange.js';
@@ -34,7 +35,7 @@ export interface HttpContext {
  * balance (skips ejected endpoints) -> forward (tries: retries, per-try timeout, outlier results; mirrors).
  */
 export function outboundStack(pool: UpstreamPool, reg?: ResilienceRegistry): Handler {
-  return stack([requestId, route, fault, rewrite, outboundDeadline, admit(reg), outboundBalance], createOutboundForward(pool, reg));
+  return stack([requestId, route, fault, rewrite, outboundDeadline, admit(reg), outboundBalance], timeDispatch(createOutboundForward(pool, reg)));
 }
 
 function splitTarget(url: string, hostHeader: string | undefined): { authority: string; path: string } | undefined {
@@ -130,6 +131,7 @@ function finish(ctx: HttpContext, ex: Exchange): void {
     connection_security_policy: ep && isMutual(ep) ? 'mutual_tls' : 'none',
   });
   m.observeRequest(key, (performance.now() - ex.startMs) / 1000, declaredLength(ex.req.headers['content-length']), declaredLength(ex.res.getHeader('content-length')));
+  m.finished('outbound', ex);
 }
 
 /** Body size from Content-Length (streamed bodies without it count as 0: cheap, and exact for most traffic). */
