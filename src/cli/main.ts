@@ -24,6 +24,7 @@ const VERBS: Record<string, { load: () => Promise<VerbModule>; summary: string }
   top: { load: () => import('./top.js'), summary: 'the busiest routes, live' },
   edges: { load: () => import('./edges.js'), summary: 'who calls whom, with identities and mTLS' },
   tap: { load: () => import('./tap.js'), summary: "live requests of a workload, as its proxy handles them" },
+  cost: { load: () => import('./cost.js'), summary: "the mesh's own cost: memory, CPU per 1,000 requests, added latency" },
 };
 
 function usage(): string {

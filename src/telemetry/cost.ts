@@ -52,7 +52,6 @@ export interface CostReport {
 const GiB = 1024 ** 3;
 const sum = (xs: Sample[], name: string, pred: (l: Record<string, string>) => boolean = () => true) =>
   xs.reduce((a, s) => (s.name === name && pred(s.labels) ? a + s.value : a), 0);
-const has = (xs: Sample[] | undefined, name: string) => !!xs?.some((s) => s.name === name);
 const r3 = (v: number) => Math.round(v * 1000) / 1000;
 
 function overheadBuckets(xs: Sample[]): Map<number, number> {
@@ -69,7 +68,8 @@ function overheadBuckets(xs: Sample[]): Map<number, number> {
 export function proxyRow(p: ProxyCost): ProxyCostRow {
   const d = (name: string, pred?: (l: Record<string, string>) => boolean) => {
     const c = sum(p.cur, name, pred);
-    if (!p.prev || !has(p.prev, name)) return undefined;
+    // A series absent from the earlier scrape had not counted anything yet.
+    if (!p.prev) return undefined;
     const v = sum(p.prev, name, pred);
     return c >= v ? c - v : c;
   };

@@ -108,6 +108,7 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
     ctx.log('debug', `listener ${name}: TLS handshake refused: ${err.message}`);
   });
   tlsServer.on('secureConnection', (s: tls.TLSSocket) => {
+    m.tlsHandshakes.inc('direction="inbound"');
     s.on('error', () => s.destroy());
     const t = wtls();
     const v = checkPeerSvid(s, t);
