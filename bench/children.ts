@@ -8,6 +8,8 @@ export interface Tracked {
   /** Processes it forked (nginx workers): killed too if the parent does not take them down. */
   descendants: Set<number>;
   exited: Promise<void>;
+  /** Set when the process could not be started (e.g. ENOENT: the tool is not installed). */
+  spawnError?: Error;
 }
 
 const running = new Set<Tracked>();
@@ -21,7 +23,10 @@ export function start(name: string, cmd: string, args: string[], opts: SpawnOpti
     exited: new Promise((r) => {
       if (proc.exitCode !== null || proc.signalCode !== null) r();
       proc.once('exit', () => r());
-      proc.once('error', () => r());
+      proc.once('error', (err) => {
+        t.spawnError = err;
+        r();
+      });
     }),
   };
   running.add(t);

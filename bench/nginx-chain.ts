@@ -141,6 +141,7 @@ export async function startNginx(f: NginxFiles, conf: string, port: number, time
   const t = start(`nginx ${f.name}`, NGINX, ['-p', f.dir, '-e', join(f.dir, `${f.name}-startup.log`), '-c', path]);
   const end = Date.now() + timeoutMs;
   for (;;) {
+    if (t.spawnError) throw new Error(`cannot run ${NGINX} (${t.spawnError.message}): install nginx or set NGINX`);
     if (t.proc.exitCode !== null) {
       let log = '';
       for (const x of ['startup.log', 'error.log']) {

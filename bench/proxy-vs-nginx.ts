@@ -92,6 +92,7 @@ async function runTool(name: string, cmd: string, args: string[], limitMs: numbe
   const timer = setTimeout(() => void stop(t, 1000), limitMs);
   await t.exited;
   clearTimeout(timer);
+  if (t.spawnError) throw new Error(`cannot run ${cmd} (${t.spawnError.message}): install it or set ${name.toUpperCase()}`);
   return { code: t.proc.exitCode, out, err };
 }
 
@@ -412,6 +413,11 @@ async function main(): Promise<void> {
 
   const dir = mkdtempSync(join(tmpdir(), 'trellis-vs-nginx-'));
   const ca = await createTestCa();
+  // A signal ends the process without reaching the finally below: remove the temp files on exit too.
+  process.once('exit', () => {
+    ca.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
   let app: Tracked | undefined;
   try {
     const idA = await ca.issue('default', 'a');
