@@ -68,6 +68,8 @@ export interface MeshSettings {
   trustDomain: string; // default cluster.local
   rootNamespaces: string[]; // [Mesh.spec.rootNamespace ?? 'trellis-system', 'istio-system']
   certificateTtlSeconds: number; // default 86400
+  /** Mesh spec.tracing: where proxies export spans (OTLP/HTTP) and the share of new traces they sample. */
+  tracing?: { endpoint: string; samplingPercent: number };
 }
 
 /** Who is asking for config. */

@@ -21,6 +21,9 @@ import { ResilienceRegistry } from './resilience/index.js';
 import { registerResilienceMetrics } from './http/outbound-metrics.js';
 import { startAccessLog } from '../telemetry/access-log.js';
 import { tapHandler } from '../telemetry/tap.js';
+import { Tracer } from '../telemetry/tracing.js';
+import { tracingFromListeners } from '../telemetry/tracing-config.js';
+import { HCM_TYPE, unpackAny } from '../xds/protos.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -185,6 +188,9 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   const drainTimeoutMs = opts.drainTimeoutMs ?? 10_000;
   const listeners = new ListenerManager(factory, drainTimeoutMs, log);
 
+  // Tracing settings arrive in listeners (HCM tracing, set from the Mesh); off until a listener carries them.
+  const tracer = new Tracer({ owner: metrics, workloads: [...byWorkload.keys()], log: (l, m) => log(l, m) });
+
   let reconciling: Promise<void> = Promise.resolve();
   let retryTimer: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;
@@ -192,6 +198,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   const onChange = () => {
     const st = store.current;
     resilience.sync(st);
+    tracer.configure(tracingFromListeners(st.raw.listeners.values(), (a) => unpackAny(a as never), HCM_TYPE));
     for (const t of identities.values()) t.setTrustBundle(st.trustBundlePem);
     reconciling = reconciling.then(() => listeners.reconcile(store.current)).then(() => {
       firstReconcileDone = true;
@@ -346,6 +353,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
         adminServer?.closeAllConnections();
         for (const t of identities.values()) (t.source as { stop?: () => void }).stop?.();
         await accessLog?.close();
+        await tracer.close();
       })();
     }
     return closing;

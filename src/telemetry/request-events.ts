@@ -2,7 +2,9 @@
 // (tap, access log, tracing); the request path pays a property read otherwise.
 import diagnostics_channel from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
+import { randomUUID } from 'node:crypto';
 import type { RequestLabels } from './proxy-metrics.js';
+import { traceDispatch, type TracedExchange } from './tracing.js';
 
 type HeaderMap = Record<string, string | string[] | undefined>;
 
@@ -20,7 +22,7 @@ export interface FinishedExchange {
   errorCode: string;
   decidedBy?: string;
   decisionReason?: string;
-  listener: { name: string; workload: string };
+  listener: { name: string; workload: string; kind?: string };
   cluster?: { config: { name: string; service?: string } };
   endpoint?: { address: string; port: number };
   req: { headers: HeaderMap; httpVersion?: string };
@@ -44,10 +46,15 @@ export interface RequestEvent {
 
 export const requestChannel = diagnostics_channel.channel('trellis:request');
 
-/** Wraps the terminal (forwarding) handler so the exchange records when it left for the upstream. */
-export function timeDispatch<E extends { dispatchMs?: number }>(next: (ex: E) => void): (ex: E) => void {
+/**
+ * Wraps the terminal (forwarding) handler: the exchange records when it left for the upstream, gets an
+ * x-request-id if it still has none (a caller outside the mesh), and this hop's trace context when tracing is on.
+ */
+export function timeDispatch<E extends TracedExchange & { dispatchMs?: number; requestId: string }>(next: (ex: E) => void): (ex: E) => void {
   return (ex) => {
     ex.dispatchMs = performance.now();
+    if (!ex.requestId) ex.headers['x-request-id'] = ex.requestId = randomUUID();
+    traceDispatch(ex);
     next(ex);
   };
 }

@@ -158,7 +158,7 @@ function workloadPart(input: CompileInput, resources: Res[], index: ServiceIndex
   const fp = `${routeName}\n${listenerInputs(input, resources, index)}\n${JSON.stringify(w)}`;
   return workloadParts.get(`${w.proxy?.id ?? ''}|${w.namespace}/${w.name}`, fp, () => {
     const notes: string[] = [];
-    const listeners = [outboundListener(w, routeName), inboundListener(resources, input.mesh, w, notes)] as { name: string }[];
+    const listeners = [outboundListener(w, routeName, input.mesh), inboundListener(resources, input.mesh, w, notes)] as { name: string }[];
     const upstreamClusters: string[] = [];
     for (const u of upstreamListeners(resources, index, w)) {
       listeners.push(u.listener);

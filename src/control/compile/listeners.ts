@@ -1,5 +1,5 @@
 // Listeners of a Trellis proxy per hosted workload: outbound HTTP (RDS), inbound (per-port mTLS chains), outbound TCP upstreams.
-import { DOWNSTREAM_TLS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_TYPE, TCP_PROXY_TYPE } from '../../xds/protos.js';
+import { DOWNSTREAM_TLS_TYPE, FAULT_TYPE, HCM_TYPE, OPENTELEMETRY_CONFIG_TYPE, ROUTER_TYPE, TCP_PROXY_TYPE } from '../../xds/protos.js';
 import { pack as packAny } from './pack.js';
 import type { MeshSettings, PortProtocol, WorkloadInstance } from '../model.js';
 import { type ServiceIndex, inboundClusterName, isHttpProtocol, outboundClusterName, pickPort, portProtocol } from './hosts.js';
@@ -36,18 +36,30 @@ function socket(address: string, port: number) {
 }
 
 /** The outbound HTTP listener on 127.0.0.1:<outboundPort>, routed by the RDS config `routeName` (see outboundRouteName). */
-export function outboundListener(w: WorkloadInstance, routeName: string): object {
+export function outboundListener(w: WorkloadInstance, routeName: string, mesh?: MeshSettings): object {
   const name = outboundListenerName(w);
   const hcm = {
     stat_prefix: name,
     rds: { route_config_name: routeName, config_source: { ads: {} } },
     http_filters: [faultFilter(), routerFilter()],
+    ...(mesh?.tracing ? { tracing: hcmTracing(mesh.tracing) } : {}),
   };
   return {
     name,
     address: socket('127.0.0.1', w.proxy?.outboundPort ?? 15001),
     filter_chains: [{ filters: [{ name: HCM_FILTER, typed_config: packAny(HCM_TYPE, hcm) }] }],
     metadata: trellisMetadata({ workload: workloadRef(w), direction: 'outbound' }),
+  };
+}
+
+/** Mesh tracing as Envoy's HCM tracing block: OpenTelemetry over OTLP/HTTP, random sampling of new traces (docs/xds-contract.md). */
+export function hcmTracing(t: NonNullable<MeshSettings['tracing']>): object {
+  return {
+    random_sampling: { value: t.samplingPercent },
+    provider: {
+      name: 'envoy.tracers.opentelemetry',
+      typed_config: packAny(OPENTELEMETRY_CONFIG_TYPE, { http_service: { http_uri: { uri: t.endpoint, cluster: 'trellis-otlp', timeout: { seconds: 5 } } } }),
+    },
   };
 }
 

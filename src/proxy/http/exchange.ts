@@ -37,6 +37,8 @@ export interface Exchange {
   startMs: number;
   /** When the request was handed to the forwarding layer (performance.now() ms): upstream time starts here. */
   dispatchMs?: number;
+  /** This hop's trace context, set at dispatch when tracing is on (telemetry/tracing.ts). */
+  trace?: unknown;
   /** Absolute deadline (performance.now() ms), 0 = none. */
   deadline: number;
   deadlineSource: string;
