@@ -88,5 +88,7 @@ export default async function status(argv: string[]): Promise<number> {
   for (const p of proxies)
     for (const [t, s] of Object.entries(p.types))
       if (s.state === 'NACKED') console.log(`${p.id}: ${t} NACKED (version ${s.sentVersion}): ${s.nackReason ?? 'no reason given'}`);
+  const off = proxies.flatMap((p) => p.workloads.filter((w) => w.health !== 'HEALTHY' || Object.values(p.types).some((s) => s.state === 'NACKED')));
+  if (off.length) console.log(`see \`trellis describe workload ${off[0].namespace}/${off[0].name}\` for what applies to it, and \`trellis check\` for every problem`);
   return 0;
 }
