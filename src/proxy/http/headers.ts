@@ -1,6 +1,63 @@
 // Header hygiene shared by every HTTP path: hop-by-hop removal and stripping of client-supplied mesh headers.
 import type { Headers } from './exchange.js';
 
+/** Request head limits (Security: hostile HTTP): beyond either, the request is refused with 431. */
+export const MAX_REQUEST_HEADER_BYTES = 60 * 1024;
+export const MAX_REQUEST_HEADERS = 100;
+
+export interface HeadRefusal {
+  code: 'bad_request' | 'headers_too_large';
+  message: string;
+}
+
+// RFC 9110 token characters, lowercase only (HTTP/2 forbids uppercase names; HTTP/1 names arrive as sent but compare lowercased).
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+const BAD_VALUE = /[\0\r\n]/;
+
+/**
+ * Reasons to refuse a request head before anything is forwarded (request smuggling and header injection),
+ * or undefined. rawHeaders is the name/value list as received; h2 lists include pseudo headers.
+ */
+export function refuseRequestHead(rawHeaders: readonly string[], url: string, h2: boolean): HeadRefusal | undefined {
+  let count = 0;
+  let bytes = 0;
+  let te: string | undefined;
+  let teLines = 0;
+  let hasLength = false;
+  let scheme: string | undefined;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i];
+    const value = rawHeaders[i + 1];
+    bytes += name.length + value.length + 4;
+    if (BAD_VALUE.test(value)) return { code: 'bad_request', message: `header ${JSON.stringify(name)} has a NUL, CR or LF in its value` };
+    if (name.charCodeAt(0) === 58 /* : */) {
+      if (h2 && name === ':scheme') scheme = value.toLowerCase();
+      continue;
+    }
+    count++;
+    const lower = name.toLowerCase();
+    if (!TOKEN.test(h2 ? name : lower)) return { code: 'bad_request', message: `header name ${JSON.stringify(name)} is not a valid${h2 ? ' lowercase' : ''} token` };
+    if (lower === 'transfer-encoding') {
+      teLines++;
+      te = value;
+    } else if (lower === 'content-length') hasLength = true;
+  }
+  if (count > MAX_REQUEST_HEADERS) return { code: 'headers_too_large', message: `request has more than ${MAX_REQUEST_HEADERS} headers` };
+  if (bytes > MAX_REQUEST_HEADER_BYTES) return { code: 'headers_too_large', message: `request headers exceed ${MAX_REQUEST_HEADER_BYTES} bytes` };
+  if (te !== undefined) {
+    // Only a single, plain "chunked" framing is unambiguous for every hop behind us.
+    if (h2) return { code: 'bad_request', message: 'transfer-encoding is not allowed in HTTP/2' };
+    if (teLines > 1 || te.trim().toLowerCase() !== 'chunked') return { code: 'bad_request', message: `unsupported transfer-encoding ${JSON.stringify(te)} (only a single "chunked" is accepted)` };
+    if (hasLength) return { code: 'bad_request', message: 'request has both content-length and transfer-encoding' };
+  }
+  if (scheme !== undefined && scheme !== 'http' && scheme !== 'https') return { code: 'bad_request', message: `unsupported :scheme ${JSON.stringify(scheme)}` };
+  if (url.charCodeAt(0) !== 47 /* / */ && url !== '*') {
+    const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url);
+    if (m && !/^https?$/i.test(m[1])) return { code: 'bad_request', message: `unsupported scheme ${JSON.stringify(m[1])} in the request target` };
+  }
+  return undefined;
+}
+
 /** Connection-specific headers (RFC 9110 7.6.1) plus those HTTP/2 forbids. */
 const HOP_BY_HOP = new Set([
   'connection',

@@ -3,18 +3,49 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { ListenerConfig } from '../config/types.js';
-import { writeRawError } from '../errors.js';
+import { sendError, writeRawError } from '../errors.js';
 import { createRequestEntry, upgradeResponse, type HttpContext } from '../http/outbound.js';
+import { MAX_REQUEST_HEADER_BYTES, MAX_REQUEST_HEADERS, refuseRequestHead } from '../http/headers.js';
 import type { Handler } from '../http/exchange.js';
 import { ConnectionSet, listenOn, peek, type ManagedListener } from './base.js';
 import { trackConnections } from '../http/track-connections.js';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+/** Rapid reset (CVE-2023-44487): once this many streams were reset by the client before an answer, and they are at least half of all streams, the session is closed. */
+const PREMATURE_RESETS = 100;
+
+/** Closes an h2 session whose client keeps opening streams and resetting them before they are answered. */
+export function guardRapidReset(session: http2.ServerHttp2Session): void {
+  let opened = 0;
+  let premature = 0;
+  session.on('stream', (stream: http2.ServerHttp2Stream) => {
+    opened++;
+    // 'close' rather than 'aborted': the latter is not emitted once the request body was consumed.
+    stream.once('close', () => {
+      if (stream.rstCode === http2.constants.NGHTTP2_NO_ERROR || stream.headersSent) return;
+      premature++;
+      if (premature >= PREMATURE_RESETS && premature * 2 >= opened && !session.destroyed) {
+        session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      }
+    });
+  });
+}
 
 export function createOutboundHttpListener(ctx: HttpContext, config: ListenerConfig, handler: Handler): ManagedListener {
   let draining = false;
-  const onRequest = createRequestEntry(ctx, config.name, config, handler, () => draining);
-  const h1 = trackConnections(http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 300_000, headersTimeout: 30_000 }, onRequest));
+  const entry = createRequestEntry(ctx, config.name, config, handler, () => draining);
+  // Hostile heads (smuggling, injection, oversized) are answered here and never reach the stack or an upstream.
+  const onRequest: typeof entry = (req, res, upgrade) => {
+    const bad = refuseRequestHead(req.rawHeaders, req.url ?? '/', req.httpVersionMajor === 2);
+    if (!bad) return entry(req, res, upgrade);
+    if (req.httpVersionMajor !== 2) (res as http.ServerResponse).setHeader('connection', 'close');
+    sendError(res, bad.code, `listener ${config.name}: ${bad.message}`);
+  };
+  const h1 = trackConnections(
+    http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 300_000, headersTimeout: 30_000, maxHeaderSize: MAX_REQUEST_HEADER_BYTES }, onRequest),
+  );
+  // One more than the limit so that an over-limit request is seen (node truncates the list silently) and refused.
+  h1.maxHeadersCount = MAX_REQUEST_HEADERS + 1;
   h1.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     onRequest(req, upgradeResponse(req, socket), { socket, head });
   });
@@ -24,7 +55,7 @@ export function createOutboundHttpListener(ctx: HttpContext, config: ListenerCon
   h1.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
     if (err.code === 'HPE_HEADER_OVERFLOW') {
-      writeRawError(socket, 'headers_too_large', `listener ${config.name}: request headers exceed ${http.maxHeaderSize} bytes`);
+      writeRawError(socket, 'headers_too_large', `listener ${config.name}: request headers exceed ${MAX_REQUEST_HEADER_BYTES} bytes`);
     } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
       writeRawError(socket, 'request_timeout', `listener ${config.name}: the request was not received in time`);
     } else {
@@ -32,10 +63,14 @@ export function createOutboundHttpListener(ctx: HttpContext, config: ListenerCon
     }
   });
   const sessions = new Set<http2.ServerHttp2Session>();
-  const h2 = http2.createServer({ maxSessionMemory: 64 }, onRequest);
+  const h2 = http2.createServer(
+    { maxSessionMemory: 64, maxHeaderListPairs: MAX_REQUEST_HEADERS + 8, settings: { maxHeaderListSize: MAX_REQUEST_HEADER_BYTES + 1024 } },
+    onRequest,
+  );
   h2.on('session', (s) => {
     sessions.add(s);
     s.once('close', () => sessions.delete(s));
+    guardRapidReset(s);
     if (ctx.draining || draining) s.close();
   });
   h2.on('sessionError', () => {});
