@@ -1,5 +1,4 @@
 // W3C trace context (traceparent/tracestate) and B3 (multi-header and single `b3`) parsing and writing.
-import { randomBytes } from 'node:crypto';
 
 export interface SpanContext {
   traceId: string; // 32 hex
@@ -52,17 +51,31 @@ export function parseB3(h: HeaderMap): SpanContext | undefined {
   return { traceId, spanId, sampled };
 }
 
+// Trace and span ids need uniqueness, not secrecy: Math.random is several times cheaper than crypto per request.
+function hex8(): string {
+  return ((Math.random() * 0x100000000) >>> 0).toString(16).padStart(8, '0');
+}
+
 export function newTraceId(): string {
-  return randomBytes(16).toString('hex');
+  let id = hex8() + hex8() + hex8() + hex8();
+  if (id === ZERO32) id = `${id.slice(0, 31)}1`;
+  return id;
 }
 
 export function newSpanId(): string {
-  return randomBytes(8).toString('hex');
+  let id = hex8() + hex8();
+  if (id === ZERO16) id = `${id.slice(0, 15)}1`;
+  return id;
+}
+
+/** A new trace and span id (the common case at the edge of the mesh). */
+export function newIds(): [string, string] {
+  return [newTraceId(), newSpanId()];
 }
 
 /**
- * Writes this hop's context into the upstream headers: traceparent (tracestate passes unchanged) and B3 in the form
- * the request came with (multi-header when it had none), so apps that forward either format keep the trace.
+ * Writes this hop's context into the upstream headers: traceparent (tracestate passes unchanged), and B3 in the form
+ * the request came with when it came with B3 (apps forwarding only B3 keep the trace; others get no extra headers).
  */
 export function writeContext(h: HeaderMap, traceId: string, spanId: string, parentSpanId: string | undefined, sampled: boolean): void {
   h.traceparent = `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`;
@@ -70,6 +83,7 @@ export function writeContext(h: HeaderMap, traceId: string, spanId: string, pare
     h.b3 = `${traceId}-${spanId}-${sampled ? '1' : '0'}${parentSpanId ? `-${parentSpanId}` : ''}`;
     return;
   }
+  if (h['x-b3-traceid'] === undefined && h['x-b3-spanid'] === undefined && h['x-b3-sampled'] === undefined) return;
   h['x-b3-traceid'] = traceId;
   h['x-b3-spanid'] = spanId;
   if (parentSpanId) h['x-b3-parentspanid'] = parentSpanId;

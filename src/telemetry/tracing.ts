@@ -1,7 +1,7 @@
 // Tracing: each proxy hop records a span (CLIENT outbound, SERVER inbound) with OpenTelemetry HTTP attributes and
 // exports batches over OTLP/HTTP JSON; new traces are sampled at the Mesh's rate, existing ones follow their parent.
 import { performance } from 'node:perf_hooks';
-import { newSpanId, newTraceId, parseB3, parseTraceparent, writeContext } from './trace-context.js';
+import { newIds, newSpanId, parseB3, parseTraceparent, writeContext } from './trace-context.js';
 import { known, onRequest, type RequestEvent } from './request-events.js';
 
 export interface TracingConfig {
@@ -158,7 +158,12 @@ export class Tracer {
     const h = ex.headers;
     const parent = parseTraceparent(h.traceparent) ?? parseB3(h);
     const sampled = parent ? parent.sampled : (this.opts.random ?? Math.random)() * 100 < cfg.samplingPercent;
-    const t: HopTrace = { traceId: parent?.traceId ?? newTraceId(), spanId: newSpanId(), parentSpanId: parent?.spanId, sampled };
+    let t: HopTrace;
+    if (parent) t = { traceId: parent.traceId, spanId: newSpanId(), parentSpanId: parent.spanId, sampled };
+    else {
+      const [traceId, spanId] = newIds();
+      t = { traceId, spanId, sampled };
+    }
     writeContext(h, t.traceId, t.spanId, t.parentSpanId, sampled);
     ex.trace = t;
   }

@@ -37,10 +37,16 @@ test('B3: multi-header, single header, 64-bit trace ids padded, unsampled', () =
 });
 
 test('writeContext sets traceparent and B3 in the form the request used', () => {
-  const h: Record<string, string | string[] | undefined> = {};
+  const w3c: Record<string, string | string[] | undefined> = {};
+  writeContext(w3c, 'a'.repeat(32), 'b'.repeat(16), 'c'.repeat(16), true);
+  assert.equal(w3c.traceparent, `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`);
+  assert.equal(w3c['x-b3-traceid'], undefined, 'no B3 added to a request that had none');
+  const h: Record<string, string | string[] | undefined> = { 'x-b3-traceid': 'x', 'x-b3-spanid': 'y' };
   writeContext(h, 'a'.repeat(32), 'b'.repeat(16), 'c'.repeat(16), true);
-  assert.equal(h.traceparent, `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`);
+  assert.equal(h['x-b3-traceid'], 'a'.repeat(32));
+  assert.equal(h['x-b3-spanid'], 'b'.repeat(16));
   assert.equal(h['x-b3-parentspanid'], 'c'.repeat(16));
+  assert.equal(h['x-b3-sampled'], '1');
   const single: Record<string, string | string[] | undefined> = { b3: 'x' };
   writeContext(single, 'a'.repeat(32), 'b'.repeat(16), undefined, false);
   assert.equal(single.b3, `${'a'.repeat(32)}-${'b'.repeat(16)}-0`);
