@@ -36,9 +36,17 @@ test('Prometheus scrapes the mesh; PromQL gives the request rate and success rat
   let load: NodeJS.Timeout | undefined;
   try {
     // Every exposition passes promtool's checks (names, types, help, histogram shape).
+    const done: number[] = [];
     const one = (path: string) =>
       new Promise<void>((resolve, reject) =>
-        http.get({ host: '127.0.0.1', port: mesh.outbound('frontend'), path, headers: { host: 'backend' }, agent }, (res) => res.resume().on('end', resolve)).on('error', reject),
+        http
+          .get({ host: '127.0.0.1', port: mesh.outbound('frontend'), path, headers: { host: 'backend' }, agent }, (res) =>
+            res.resume().on('end', () => {
+              done.push(Date.now());
+              resolve();
+            }),
+          )
+          .on('error', reject),
       );
     await one('/');
     await one('/fail');
@@ -88,7 +96,9 @@ test('Prometheus scrapes the mesh; PromQL gives the request rate and success rat
       'both proxies discovered and up in Prometheus',
     );
     assert.equal(targetsUp, 2);
-    assert.equal(await query(promPort, 'up{job="trellis-control"}'), 1);
+    await eventually(async () => ((await query(promPort, 'up{job="trellis-control"}')) === 1 ? true : undefined), 10_000, 'the control plane scraped');
+    // rate() over 10 s needs 10 s of samples from the moment the targets were first scraped.
+    const upAt = Date.now();
 
     const rateQ = 'sum(rate(trellis_requests_total{reporter="source",destination_service=~"backend.*"}[10s]))';
     const ratioQ =
@@ -96,14 +106,18 @@ test('Prometheus scrapes the mesh; PromQL gives the request rate and success rat
     // Wait until a full 10 s window of load is in the TSDB, then read both.
     const rate = await eventually(
       async () => {
-        if (sent < 240) return undefined;
+        if (Date.now() - upAt < 12_000) return undefined;
         const v = await query(promPort, rateQ);
         return v !== undefined && v > 0 ? v : undefined;
       },
       30_000,
       'a request rate from PromQL',
     );
-    assert.ok(rate > 14 && rate < 26, `rate ${rate} req/s, expected about 20`);
+    // What was actually sent (a loaded machine delivers fewer than 20/s): completions in the 10 s before the last scrape.
+    const now = Date.now();
+    const sentRate = done.filter((t) => t > now - 11_000 && t <= now - 1000).length / 10;
+    assert.ok(Math.abs(rate - sentRate) / sentRate < 0.3, `PromQL rate ${rate} req/s, the test sent ${sentRate} req/s`);
+    assert.ok(rate > 5, `rate ${rate}`);
     const ratio = await query(promPort, ratioQ);
     assert.ok(ratio !== undefined && ratio > 0.65 && ratio < 0.85, `success ratio ${ratio}, expected about 0.75`);
     // Latency histograms work with histogram_quantile, and the destination side reports too.
