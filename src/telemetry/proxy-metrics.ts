@@ -91,6 +91,31 @@ export class ProxyMetrics {
     return k;
   }
 
+  /**
+   * A request the listener refused before it became an exchange (hostile or malformed head, headers too large):
+   * counted in trellis_requests_total like any answered request, with the labels known at that point ('unknown' for the rest).
+   */
+  refusedRequest(labels: Partial<Omit<RequestLabels, 'response_code' | 'error_code' | 'grpc_status'>> & Pick<RequestLabels, 'reporter'>, errorCode: string, status: number): void {
+    const u = (v: string | undefined) => v || 'unknown';
+    // The same label order as requestKey, so that a refused request and an answered one with equal labels are one series.
+    const l: RequestLabels = {
+      reporter: labels.reporter,
+      source_workload: u(labels.source_workload),
+      source_namespace: u(labels.source_namespace),
+      source_principal: u(labels.source_principal),
+      destination_workload: u(labels.destination_workload),
+      destination_namespace: u(labels.destination_namespace),
+      destination_service: u(labels.destination_service),
+      destination_principal: u(labels.destination_principal),
+      route: u(labels.route),
+      response_code: String(status),
+      grpc_status: '',
+      error_code: errorCode,
+      connection_security_policy: labels.connection_security_policy ?? 'none',
+    };
+    this.requests.inc(labelKey(l as unknown as Record<string, string>));
+  }
+
   /** One finished request: count, duration and (declared) body sizes. */
   observeRequest(key: string, seconds: number, requestBytes: number, responseBytes: number): void {
     this.requests.inc(key);

@@ -12,7 +12,9 @@ export interface HeadRefusal {
 
 // RFC 9110 token characters, lowercase only (HTTP/2 forbids uppercase names; HTTP/1 names arrive as sent but compare lowercased).
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
-const BAD_VALUE = /[\0\r\n]/;
+// What an HTTP/1.1 field value may not hold (RFC 9110 5.5: VCHAR, obs-text, SP, HTAB): NUL, CR, LF and the other controls.
+// HTTP/2 heads are checked too: whatever nghttp2 lets through must still be safe to write to an HTTP/1.1 upstream.
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 /**
  * Reasons to refuse a request head before anything is forwarded (request smuggling and header injection),
@@ -29,7 +31,7 @@ export function refuseRequestHead(rawHeaders: readonly string[], url: string, h2
     const name = rawHeaders[i];
     const value = rawHeaders[i + 1];
     bytes += name.length + value.length + 4;
-    if (BAD_VALUE.test(value)) return { code: 'bad_request', message: `header ${JSON.stringify(name)} has a NUL, CR or LF in its value` };
+    if (BAD_VALUE.test(value)) return { code: 'bad_request', message: `header ${JSON.stringify(name)} has a control character (NUL, CR, LF, ...) in its value` };
     if (name.charCodeAt(0) === 58 /* : */) {
       if (h2 && name === ':scheme') scheme = value.toLowerCase();
       continue;

@@ -10,13 +10,14 @@ import type { UpstreamPool } from '../upstream/pool.js';
 import type { ProxyMetrics } from '../../telemetry/proxy-metrics.js';
 import { timeDispatch } from '../../telemetry/request-events.js';
 import type { WorkloadTls } from '../tls/identity.js';
-import { writeRawError } from '../errors.js';
+import { ERROR_STATUS, writeRawError } from '../errors.js';
 import { reject } from './layers.js';
 import { authzFiltersOf } from '../authz/index.js';
 import { EMPTY_HEADER_OPS } from '../route/headers.js';
 import { createBalancer, type EndpointInfo, type ForwardDecision } from '../policy-api.js';
 import { stack, type Exchange, type Handler, type Layer } from './exchange.js';
-import { sanitizeRequestHeaders } from './headers.js';
+import { MAX_REQUEST_HEADER_BYTES, MAX_REQUEST_HEADERS, refuseRequestHead, sanitizeRequestHeaders } from './headers.js';
+import { guardRapidReset } from './rapid-reset.js';
 import { trackConnections } from './track-connections.js';
 import { createForward } from './forward.js';
 import { declaredLength, splitWorkload, upgradeResponse } from './outbound.js';
@@ -166,6 +167,12 @@ export function createInboundHttpServers(ctx: InboundHttpContext, fallback: List
     };
     ctx.inflight++;
     res.once('close', () => finishInbound(ctx, ex));
+    // Hostile heads (smuggling, injection, oversized) are answered here, before policy, and never reach the app.
+    const bad = refuseRequestHead(req.rawHeaders, url, h2);
+    if (bad) {
+      if (!h2) (res as http.ServerResponse).setHeader('connection', 'close');
+      return reject(ex, bad.code, `inbound listener ${listener.name}: ${bad.message}`);
+    }
     if (!info) return reject(ex, 'bad_request', `listener ${listener.name}: connection without inbound context`);
     if (!chain) {
       if (!info.peer && listener.chains.some((c) => c.transport === 'tls' && c.destinationPort === info.chain.destinationPort)) {
@@ -190,18 +197,57 @@ export function createInboundHttpServers(ctx: InboundHttpContext, fallback: List
     ex.upstreamProtocol = chain.protocol;
     handler(ex);
   };
-  const h1 = trackConnections(http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 300_000 }, onRequest));
+  const h1 = trackConnections(
+    http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 300_000, maxHeaderSize: MAX_REQUEST_HEADER_BYTES }, onRequest),
+  );
+  // One more than the limit so that an over-limit request is seen (node truncates the list silently) and refused.
+  h1.maxHeadersCount = MAX_REQUEST_HEADERS + 1;
   h1.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => onRequest(req, upgradeResponse(req, socket), { socket, head }));
+  h1.on('connect', (_req: http.IncomingMessage, socket: Socket) => {
+    countRefused(socket, 'bad_request');
+    writeRawError(socket, 'bad_request', `inbound listener ${fallback.name}: CONNECT tunnels are not supported`);
+  });
   h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
-    if (err.code === 'HPE_HEADER_OVERFLOW') writeRawError(socket, 'headers_too_large', `inbound listener ${fallback.name}: request headers too large`);
-    else writeRawError(socket, 'bad_request', `inbound listener ${fallback.name}: malformed HTTP request (${err.code ?? err.message})`);
+    if (err.code === 'HPE_HEADER_OVERFLOW') {
+      countRefused(socket, 'headers_too_large');
+      writeRawError(socket, 'headers_too_large', `inbound listener ${fallback.name}: request headers exceed ${MAX_REQUEST_HEADER_BYTES} bytes`);
+    } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      writeRawError(socket, 'request_timeout', `inbound listener ${fallback.name}: the request was not received in time`);
+    } else {
+      countRefused(socket, 'bad_request');
+      writeRawError(socket, 'bad_request', `inbound listener ${fallback.name}: malformed HTTP request (${err.code ?? err.message})`);
+    }
   });
+  /** A head the parser refused never becomes an exchange; it is still counted as a request (reporter destination). */
+  const countRefused = (socket: Socket, code: 'bad_request' | 'headers_too_large') => {
+    const peer = (socket as Socket & { [INFO]?: InboundConnInfo })[INFO]?.peer;
+    const [sns, sname] = peer ? spiffeParts(peer) : ['unknown', 'unknown'];
+    const [dns, dname] = splitWorkload(fallback.workload);
+    ctx.metrics.refusedRequest(
+      {
+        reporter: 'destination',
+        source_workload: sname,
+        source_namespace: sns,
+        source_principal: peer,
+        destination_workload: dname,
+        destination_namespace: dns,
+        destination_principal: ctx.identityFor(fallback.workload)?.spiffeId,
+        connection_security_policy: peer ? 'mutual_tls' : 'none',
+      },
+      code,
+      ERROR_STATUS[code],
+    );
+  };
   const sessions = new Set<http2.ServerHttp2Session>();
-  const h2 = http2.createServer({ maxSessionMemory: 64 }, onRequest);
+  const h2 = http2.createServer(
+    { maxSessionMemory: 64, maxHeaderListPairs: MAX_REQUEST_HEADERS + 8, settings: { maxHeaderListSize: MAX_REQUEST_HEADER_BYTES + 1024 } },
+    onRequest,
+  );
   h2.on('session', (s) => {
     sessions.add(s);
     s.once('close', () => sessions.delete(s));
+    guardRapidReset(s, () => log('info', `inbound listener ${fallback.name}: closed an HTTP/2 connection from ${s.socket?.remoteAddress ?? '?'}: too many streams reset before an answer (rapid reset)`));
   });
   h2.on('sessionError', () => {});
   return {

@@ -3,41 +3,32 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { ListenerConfig } from '../config/types.js';
-import { sendError, writeRawError } from '../errors.js';
-import { createRequestEntry, upgradeResponse, type HttpContext } from '../http/outbound.js';
+import { ERROR_STATUS, sendError, writeRawError } from '../errors.js';
+import { createRequestEntry, splitWorkload, upgradeResponse, type HttpContext } from '../http/outbound.js';
 import { MAX_REQUEST_HEADER_BYTES, MAX_REQUEST_HEADERS, refuseRequestHead } from '../http/headers.js';
 import type { Handler } from '../http/exchange.js';
 import { ConnectionSet, listenOn, peek, type ManagedListener } from './base.js';
 import { trackConnections } from '../http/track-connections.js';
+import { guardRapidReset } from '../http/rapid-reset.js';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-/** Rapid reset (CVE-2023-44487): once this many streams were reset by the client before an answer, and they are at least half of all streams, the session is closed. */
-const PREMATURE_RESETS = 100;
-
-/** Closes an h2 session whose client keeps opening streams and resetting them before they are answered. */
-export function guardRapidReset(session: http2.ServerHttp2Session): void {
-  let opened = 0;
-  let premature = 0;
-  session.on('stream', (stream: http2.ServerHttp2Stream) => {
-    opened++;
-    // 'close' rather than 'aborted': the latter is not emitted once the request body was consumed.
-    stream.once('close', () => {
-      if (stream.rstCode === http2.constants.NGHTTP2_NO_ERROR || stream.headersSent) return;
-      premature++;
-      if (premature >= PREMATURE_RESETS && premature * 2 >= opened && !session.destroyed) {
-        session.destroy(undefined, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-      }
-    });
-  });
-}
 
 export function createOutboundHttpListener(ctx: HttpContext, config: ListenerConfig, handler: Handler): ManagedListener {
   let draining = false;
   const entry = createRequestEntry(ctx, config.name, config, handler, () => draining);
+  const [ns, wl] = splitWorkload(config.workload);
+  /** Hostile or malformed heads never become exchanges; they are still counted as requests (reporter source). */
+  const countRefused = (code: 'bad_request' | 'headers_too_large') =>
+    ctx.metrics.refusedRequest(
+      { reporter: 'source', source_workload: wl, source_namespace: ns, source_principal: ctx.identityFor(config.workload)?.spiffeId },
+      code,
+      ERROR_STATUS[code],
+    );
   // Hostile heads (smuggling, injection, oversized) are answered here and never reach the stack or an upstream.
   const onRequest: typeof entry = (req, res, upgrade) => {
     const bad = refuseRequestHead(req.rawHeaders, req.url ?? '/', req.httpVersionMajor === 2);
     if (!bad) return entry(req, res, upgrade);
+    countRefused(bad.code);
     if (req.httpVersionMajor !== 2) (res as http.ServerResponse).setHeader('connection', 'close');
     sendError(res, bad.code, `listener ${config.name}: ${bad.message}`);
   };
@@ -55,10 +46,12 @@ export function createOutboundHttpListener(ctx: HttpContext, config: ListenerCon
   h1.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
     if (err.code === 'HPE_HEADER_OVERFLOW') {
+      countRefused('headers_too_large');
       writeRawError(socket, 'headers_too_large', `listener ${config.name}: request headers exceed ${MAX_REQUEST_HEADER_BYTES} bytes`);
     } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
       writeRawError(socket, 'request_timeout', `listener ${config.name}: the request was not received in time`);
     } else {
+      countRefused('bad_request');
       writeRawError(socket, 'bad_request', `listener ${config.name}: malformed HTTP request (${err.code ?? err.message})`);
     }
   });
