@@ -10,7 +10,7 @@ export interface EdgeStat {
   successRate: number | undefined; // non-5xx share, undefined without traffic
   p99Ms: number | undefined;
   mtls: boolean;
-  errors: Record<string, number>; // x-trellis-error code -> count in the window
+  errors: Record<string, number>; // x-trellis-error code (or "HTTP <status>" for other 4xx/5xx) -> count in the window
 }
 
 interface EdgeTotals {
@@ -58,7 +58,10 @@ export function edgeTotals(samples: Sample[]): Map<string, EdgeTotals> {
       e.total += s.value;
       if (!String(s.labels.response_code ?? '').startsWith('5')) e.success += s.value;
       if (s.labels.connection_security_policy === 'mutual_tls') e.mtls += s.value;
-      const code = s.labels.error_code;
+      // A refusal by the destination's proxy (403 denied, 429 rate_limited) carries no local error code at the
+      // source; show its status so a refused caller never reads as a clean edge.
+      const status = Number(s.labels.response_code ?? 0);
+      const code = s.labels.error_code || (status >= 400 ? `HTTP ${status}` : '');
       if (code) e.errors.set(code, (e.errors.get(code) ?? 0) + s.value);
     } else if (s.name === 'trellis_request_duration_seconds_bucket') {
       const e = get(s.labels);

@@ -14,6 +14,8 @@ function expo(ok: number, failed: number, denied: number, buckets: [string, numb
     `trellis_requests_total{${L('response_code="200",error_code="",connection_security_policy="mutual_tls"')}} ${ok}`,
     `trellis_requests_total{${L('response_code="503",error_code="upstream_reset",connection_security_policy="mutual_tls"')}} ${failed}`,
     `trellis_requests_total{${L('response_code="403",error_code="denied",connection_security_policy="mutual_tls"')}} ${denied}`,
+    // Refused by the destination's proxy: the source records the status without a local error code.
+    `trellis_requests_total{${L('response_code="403",error_code="",connection_security_policy="mutual_tls"')}} ${denied * 2}`,
     // Destination-side series are not counted twice.
     `trellis_requests_total{reporter="destination",source_workload="a",destination_workload="b",response_code="200"} 999`,
     ...buckets.map(([le, n]) => `trellis_request_duration_seconds_bucket{${L(`le="${le}"`)}} ${n}`),
@@ -46,10 +48,10 @@ test('edgeDelta turns two scrapes into rate, success, p99, mTLS and error counts
   const [e] = edgeDelta(t0, t1, 2);
   assert.equal(e.source, 'default/a');
   assert.equal(e.destination, 'default/b');
-  assert.equal(e.requests, 200);
-  assert.equal(e.rps, 100);
-  assert.equal(e.successRate, 195 / 200);
+  assert.equal(e.requests, 210);
+  assert.equal(e.rps, 105);
+  assert.equal(e.successRate, 205 / 210);
   assert.equal(e.mtls, true);
-  assert.deepEqual(e.errors, { upstream_reset: 5, denied: 5 });
+  assert.deepEqual(e.errors, { upstream_reset: 5, denied: 5, 'HTTP 403': 10 });
   assert.ok(e.p99Ms! > 5 && e.p99Ms! <= 50, `p99 ${e.p99Ms}`);
 });
