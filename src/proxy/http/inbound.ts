@@ -17,7 +17,7 @@ import { EMPTY_HEADER_OPS } from '../route/headers.js';
 import { createBalancer, type EndpointInfo, type ForwardDecision } from '../policy-api.js';
 import { stack, type Exchange, type Handler, type Layer } from './exchange.js';
 import { MAX_REQUEST_HEADER_BYTES, MAX_REQUEST_HEADERS, refuseRequestHead, sanitizeRequestHeaders } from './headers.js';
-import { guardRapidReset } from './rapid-reset.js';
+import { guardRapidReset, responseCut } from './rapid-reset.js';
 import { trackConnections } from './track-connections.js';
 import { createForward } from './forward.js';
 import { declaredLength, splitWorkload, upgradeResponse } from './outbound.js';
@@ -266,6 +266,8 @@ const DENY_POLICY: InboundPolicy = Object.freeze({ ...NO_POLICY, denyAll: 'inbou
 
 function finishInbound(ctx: InboundHttpContext, ex: InboundExchange): void {
   ctx.inflight--;
+  // A reset HTTP/2 stream cancels the request it started at the app (the forwarder alone misses resets on h2).
+  if (responseCut(ex.res)) ex.abortUpstream?.();
   const [dns, dname] = splitWorkload(ex.listener.workload);
   const [sns, sname] = ex.peer ? spiffeParts(ex.peer) : ['unknown', 'unknown'];
   let grpcStatus = ex.grpcStatus;

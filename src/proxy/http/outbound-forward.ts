@@ -14,6 +14,7 @@ import { sanitizeResponseHeaders } from './headers.js';
 import { reject } from './layers.js';
 import { createForward } from './forward.js';
 import { fireMirrors, pickMirrors, type PickedMirror } from './outbound-mirror.js';
+import { responseCut } from './rapid-reset.js';
 
 const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
@@ -232,7 +233,7 @@ export function closeFlight(ex: Exchange, f: Flight): void {
   const up = f.upReq;
   const st = f.stream;
   endTry(ex, f);
-  if (!ex.res.writableFinished) up?.destroy();
+  if (responseCut(ex.res)) up?.destroy();
   if (st !== undefined && !st.closed) st.close(NGHTTP2_CANCEL);
 }
 

@@ -24,3 +24,11 @@ export function guardRapidReset(session: http2.ServerHttp2Session, onClose?: () 
     });
   });
 }
+
+/**
+ * Whether a response closed before it was complete (the client reset the stream or went away), so the upstream
+ * request behind it must be cancelled. node's HTTP/2 compat response reports writableFinished even after a reset.
+ */
+export function responseCut(res: { writableEnded: boolean; writableFinished: boolean; stream?: unknown }): boolean {
+  return (res as http2.Http2ServerResponse).stream !== undefined ? !res.writableEnded : !res.writableFinished;
+}
