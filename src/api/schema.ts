@@ -242,7 +242,7 @@ const httpRoute = obj('One HTTP rule; rules are tried in order and the first mat
   retries: obj('Retry policy. Trellis never retries a non-idempotent request unless `retryOn` asks for it explicitly.', {
     attempts: int('Number of retries (not counting the first try).', { required: true, min: 0 }),
     perTryTimeout: dur('Timeout of each try.'),
-    retryOn: str('Comma-separated conditions: 5xx, gateway-error, reset, connect-failure, retriable-4xx, refused-stream, retriable-status-codes, or status codes.', {
+    retryOn: str('Comma-separated conditions: 5xx, gateway-error, reset, connect-failure, retriable-4xx, refused-stream, retriable-status-codes, status codes, gRPC cancelled, deadline-exceeded, resource-exhausted, unavailable; add `non-idempotent` to allow retrying POST/PATCH and other non-idempotent methods.', {
       default: 'connect-failure,refused-stream,unavailable,cancelled,503',
     }),
     retryRemoteLocalities: bool('Allow retries to go to other localities.', { default: 'false' }),
@@ -864,7 +864,7 @@ const rateLimitPolicy = obj('Local rate limiting of requests to a service\'s wor
     perCaller: rateLimit('Limit per calling identity (or client IP for plaintext callers).'),
   }, { required: true }),
   paths: strings('Only requests whose path matches (prefix; `*` suffix wildcard).'),
-  routes: strings('Only requests routed by these named rules.'),
+  routes: strings('Only requests on these routes of the destination proxy. Its only route is `inbound` (callers\' VirtualService route names do not reach it; other names get a warning and match nothing); use `paths` to limit part of a service.'),
 }, { atMostOne: ['selector', 'targetRef'] });
 
 // ------------------------------------------------------------------ the table

@@ -13,6 +13,8 @@ export const DESCRIPTOR_POLICY = 'trellis.policy';
 export const DESCRIPTOR_CALLER = 'source.principal';
 export const DESCRIPTOR_PATH = 'trellis.path';
 export const DESCRIPTOR_ROUTE = 'trellis.route';
+/** The route name of every inbound HTTP route configuration (see listeners.ts). */
+export const INBOUND_ROUTE = 'inbound';
 
 export interface RateLimitFilter {
   name: typeof LOCAL_RATELIMIT_FILTER;
@@ -107,12 +109,20 @@ export function compileRateLimits(
       warnings.push(`${where}: no usable limit (set spec.limits.total and/or spec.limits.perCaller); policy ignored`);
       continue;
     }
+    const routes = strings(spec.routes, `${where}: spec.routes`, warnings);
+    // The limit runs in the destination's proxy, which never sees the caller's route names.
+    const unknownRoutes = routes.filter((r) => r !== INBOUND_ROUTE);
+    if (unknownRoutes.length > 0) {
+      warnings.push(
+        `${where}: spec.routes ${unknownRoutes.map((r) => JSON.stringify(r)).join(', ')} never match: the limit is enforced by the destination's proxy, whose only route is "${INBOUND_ROUTE}" (callers' route names do not reach it); use spec.paths to limit part of a service`,
+      );
+    }
     limits.push({
       policy: ref(p),
       total,
       perCaller,
       paths: strings(spec.paths, `${where}: spec.paths`, warnings),
-      routes: strings(spec.routes, `${where}: spec.routes`, warnings),
+      routes,
     });
   }
   if (limits.length === 0) return undefined;

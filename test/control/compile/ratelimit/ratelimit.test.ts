@@ -123,3 +123,14 @@ test('bad limits warn with the field and never throw; sub-50ms windows keep thei
   assert.equal(cfg.token_bucket, undefined, 'only a path-scoped total: no filter-level bucket');
   assert.equal(cfg.stat_prefix, 'ratelimit|default/reviews-v1');
 });
+
+test('spec.routes: names other than the inbound route are warned about, naming the policy and the field', () => {
+  const warnings: string[] = [];
+  compileRateLimits([rl('vs-route', { selector: {}, limits: { total: { requests: 5, per: '1s' } }, routes: ['checkout', 'inbound'] })], WL, MESH, warnings);
+  assert.equal(warnings.length, 1, warnings.join('\n'));
+  assert.match(warnings[0], /RateLimitPolicy default\/vs-route: spec\.routes "checkout" never match/);
+  assert.match(warnings[0], /use spec\.paths/);
+  const none: string[] = [];
+  compileRateLimits([rl('inbound-only', { selector: {}, limits: { total: { requests: 5, per: '1s' } }, routes: ['inbound'] })], WL, MESH, none);
+  assert.deepEqual(none, []);
+});
