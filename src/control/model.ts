@@ -70,6 +70,11 @@ export interface MeshSettings {
   certificateTtlSeconds: number; // default 86400
   /** Mesh spec.tracing: where proxies export spans (OTLP/HTTP) and the share of new traces they sample. */
   tracing?: { endpoint: string; samplingPercent: number };
+  /**
+   * Mesh spec.defaults.retryBudget with unset fields filled in (20%, 10/s, 10s); compiled into every outbound cluster.
+   * Absent when the Mesh sets none: proxies then apply the same defaults themselves.
+   */
+  retryBudget?: { retryRatio: number; minRetriesPerSecond: number; ttl: string };
 }
 
 /** Who is asking for config. */

@@ -1,5 +1,5 @@
 // DestinationRule traffic policy -> Envoy Cluster (EDS outbound clusters) and the inbound STATIC clusters.
-import type { ServiceInfo, ServicePort } from '../model.js';
+import type { MeshSettings, ServiceInfo, ServicePort } from '../model.js';
 import type { LoadBalancerSettings, TrafficPolicy } from './spec.js';
 import { outboundClusterName, portProtocol } from './hosts.js';
 import { duration, trellisMetadata } from './util.js';
@@ -57,6 +57,11 @@ export interface OutboundClusterOptions {
   destinationRule?: string;
   /** Proxyless gRPC clients accept only ROUND_ROBIN and RING_HASH. */
   proxyless?: boolean;
+  /**
+   * The Mesh's defaults.retryBudget. Neither DestinationRule nor the routes have a budget field, so this is the
+   * destination's budget; absent, the proxy applies the same defaults (20% + 10/s over 10 s).
+   */
+  retryBudget?: MeshSettings['retryBudget'];
 }
 
 /** One outbound EDS cluster `outbound|port|subset|fqdn` with its DestinationRule policy applied. */
@@ -106,6 +111,7 @@ export function outboundCluster(o: OutboundClusterOptions): Record<string, unkno
     protocol,
     hashPolicy: hashKey(lb),
     destinationRule: o.destinationRule,
+    retryBudget: o.retryBudget,
   });
   return cluster;
 }

@@ -1,4 +1,5 @@
 // Per-destination retry budget (Linkerd-style): retries stay within ratio x requests + a floor per second, over a sliding window.
+import { parseDurationSeconds } from '../../api/duration.js';
 import { trellisMetadata } from '../config/struct.js';
 
 export interface RetryBudgetOptions {
@@ -106,11 +107,12 @@ export function retryBudgetOptionsFromCluster(cluster: Obj | undefined): Require
   if (!rb || typeof rb !== 'object') return DEFAULT_RETRY_BUDGET;
   const ratioPct = num(rb.retryRatio);
   const min = num(rb.minRetriesPerSecond);
-  const ttl = typeof rb.ttl === 'string' ? secondsOf(rb.ttl) : num(rb.ttl);
+  const ttl = typeof rb.ttl === 'string' ? (parseDurationSeconds(rb.ttl) ?? num(rb.ttl)) : num(rb.ttl);
   return {
     ratio: ratioPct !== undefined && ratioPct >= 0 ? ratioPct / 100 : DEFAULT_RETRY_BUDGET.ratio,
     minPerSecond: min !== undefined && min >= 0 ? min : DEFAULT_RETRY_BUDGET.minPerSecond,
-    windowSeconds: ttl !== undefined && ttl >= 1 ? Math.floor(ttl) : DEFAULT_RETRY_BUDGET.windowSeconds,
+    // The window counts whole seconds: a sub-second ttl is the shortest window (1 s), not the 10 s default.
+    windowSeconds: ttl !== undefined && ttl > 0 ? Math.max(1, Math.floor(ttl)) : DEFAULT_RETRY_BUDGET.windowSeconds,
   };
 }
 
@@ -119,9 +121,3 @@ function num(v: unknown): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-function secondsOf(s: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
-  if (!m) return undefined;
-  const v = Number(m[1]);
-  return m[2] === 'ms' ? v / 1000 : m[2] === 'm' ? v * 60 : m[2] === 'h' ? v * 3600 : v;
-}
