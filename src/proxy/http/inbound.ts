@@ -125,6 +125,8 @@ function appCluster(store: StateStore, chain: InboundChain): ClusterState | unde
 /** HTTP/1.1 and HTTP/2 servers (not listening) that the inbound listener hands decrypted connections to. */
 export function createInboundHttpServers(ctx: InboundHttpContext, fallback: ListenerConfig, policies: InboundPolicies, log: LogFn) {
   const handler = inboundStack(ctx.pool, { metrics: ctx.metrics, log });
+  /** Connections whose request head was refused: the parser may still fail on the bytes after it, which needs no second answer. */
+  const answered = new WeakSet<Socket>();
   const onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse, upgrade?: Exchange['upgrade']): void => {
     const info = connInfo(req);
     const state = ctx.store.current;
@@ -170,7 +172,10 @@ export function createInboundHttpServers(ctx: InboundHttpContext, fallback: List
     // Hostile heads (smuggling, injection, oversized) are answered here, before policy, and never reach the app.
     const bad = refuseRequestHead(req.rawHeaders, url, h2);
     if (bad) {
-      if (!h2) (res as http.ServerResponse).setHeader('connection', 'close');
+      if (!h2) {
+        (res as http.ServerResponse).setHeader('connection', 'close');
+        answered.add(req.socket);
+      }
       return reject(ex, bad.code, `inbound listener ${listener.name}: ${bad.message}`);
     }
     if (!info) return reject(ex, 'bad_request', `listener ${listener.name}: connection without inbound context`);
@@ -209,6 +214,7 @@ export function createInboundHttpServers(ctx: InboundHttpContext, fallback: List
   });
   h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
+    if (answered.has(socket)) return void socket.end();
     if (err.code === 'HPE_HEADER_OVERFLOW') {
       countRefused(socket, 'headers_too_large');
       writeRawError(socket, 'headers_too_large', `inbound listener ${fallback.name}: request headers exceed ${MAX_REQUEST_HEADER_BYTES} bytes`);

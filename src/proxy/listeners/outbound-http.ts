@@ -24,12 +24,17 @@ export function createOutboundHttpListener(ctx: HttpContext, config: ListenerCon
       code,
       ERROR_STATUS[code],
     );
+  /** Connections whose request head was refused: the parser may still fail on the bytes after it, which needs no second answer. */
+  const answered = new WeakSet<net.Socket>();
   // Hostile heads (smuggling, injection, oversized) are answered here and never reach the stack or an upstream.
   const onRequest: typeof entry = (req, res, upgrade) => {
     const bad = refuseRequestHead(req.rawHeaders, req.url ?? '/', req.httpVersionMajor === 2);
     if (!bad) return entry(req, res, upgrade);
     countRefused(bad.code);
-    if (req.httpVersionMajor !== 2) (res as http.ServerResponse).setHeader('connection', 'close');
+    if (req.httpVersionMajor !== 2) {
+      (res as http.ServerResponse).setHeader('connection', 'close');
+      answered.add(req.socket);
+    }
     sendError(res, bad.code, `listener ${config.name}: ${bad.message}`);
   };
   const h1 = trackConnections(
@@ -45,6 +50,7 @@ export function createOutboundHttpListener(ctx: HttpContext, config: ListenerCon
   });
   h1.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
+    if (answered.has(socket)) return void socket.end();
     if (err.code === 'HPE_HEADER_OVERFLOW') {
       countRefused('headers_too_large');
       writeRawError(socket, 'headers_too_large', `listener ${config.name}: request headers exceed ${MAX_REQUEST_HEADER_BYTES} bytes`);
