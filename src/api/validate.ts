@@ -354,6 +354,11 @@ const rateLimitPolicy: Rule = (spec, report) => {
     report('TRL0402', 'warning', 'spec.targetRef.kind', `targetRef kind "${spec.targetRef.kind}" is not honoured: rate limits target a Service`);
   if (!spec.selector && !spec.targetRef)
     report('TRL0204', 'error', 'spec', 'set selector or targetRef to say which workloads are limited');
+  // Enforced by the destination's proxy, whose only HTTP route is "inbound": callers' route names never reach it.
+  arrayOf(spec.routes).forEach((r, i) => {
+    if (typeof r === 'string' && r !== 'inbound')
+      report('TRL0402', 'warning', `spec.routes[${i}]`, `route "${r}" never matches: the limit runs in the destination's proxy, whose only route is "inbound"`, 'use spec.paths to limit part of a service');
+  });
 };
 
 const trafficSplit: Rule = (spec, report) => {

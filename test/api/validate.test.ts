@@ -79,6 +79,7 @@ test('trellis.yaml: exact diagnostics', () => {
     "trellis.yaml:21:42: error TRL0219 TrafficSplit default/ts spec.backends[1]: duplicate backend service \"a\"",
     "trellis.yaml:21:43: warning TRL0304 TrafficSplit default/ts spec.backends[1].service: backend service \"a\" (a.default.svc.cluster.local) is not declared by any Service, ServiceEntry or Workload",
     "trellis.yaml:21:55: error TRL0212 TrafficSplit default/ts spec.backends[1].weight: weight must not be negative, got -1",
+    "trellis.yaml:29:21: warning TRL0402 RateLimitPolicy default/by-route spec.routes[1]: route \"checkout\" never matches: the limit runs in the destination's proxy, whose only route is \"inbound\" (hint: use spec.paths to limit part of a service)",
   ]);
 });
 
