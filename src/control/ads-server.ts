@@ -359,14 +359,18 @@ export class AdsServer {
     return out;
   }
 
-  /** How many connected proxies have ACKed `typeUrl` at or after `since` (ms epoch), and when the last of them did. */
-  ackedSince(typeUrl: string, since: number): { acked: number; total: number; lastAckAt: number } {
+  /**
+   * How many connected proxies have ACKed `typeUrl` at or after `since` (ms epoch), and when the last of them did;
+   * with `resource`, only the proxies subscribed to that name (on-demand EDS: the ones a change concerns).
+   */
+  ackedSince(typeUrl: string, since: number, resource?: string): { acked: number; total: number; lastAckAt: number } {
     let acked = 0;
     let total = 0;
     let lastAckAt = 0;
     for (const c of this.byId.values()) {
       const s = c.subs.get(typeUrl);
       if (!s) continue;
+      if (resource !== undefined && s.names.length > 0 && !s.names.includes(resource)) continue;
       total++;
       if (s.ackedAt !== undefined && s.ackedAt >= since && s.state === 'SYNCED') {
         acked++;

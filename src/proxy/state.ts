@@ -34,6 +34,12 @@ export interface ClusterState {
   balancer: Balancer;
   /** False until EDS delivered this cluster's endpoints. */
   hasEndpoints: boolean;
+  /**
+   * On-demand EDS: present while this EDS cluster's endpoints were never received and can be asked for. The request
+   * path calls it before picking: it subscribes the cluster and resolves with the newest snapshot once the endpoints
+   * arrived or `timeoutMs` passed (then the usual "no endpoints" error explains the failure).
+   */
+  fetchEndpoints?: (timeoutMs: number) => Promise<ProxyState>;
 }
 
 export interface ProxyState {
@@ -56,8 +62,10 @@ interface Cache {
   counters: Map<string, RequestCounters>;
 }
 
-/** Compiles raw resources into a snapshot. Throws with the resource's name when something cannot be used. */
-export function compileState(raw: RawResources, version: number, cache: Cache = newCache()): ProxyState {
+/**
+ * Compiles raw resources into a snapshot. `expected`: on-demand EDS, the EDS names (or cluster names) whose
+ * endpoints count as missing until delivered; without it every EDS cluster's endpoints do. Throws with the resource's name when something cannot be used. */
+export function compileState(raw: RawResources, version: number, cache: Cache = newCache(), expected?: ReadonlySet<string>): ProxyState {
   const listeners = new Map<string, ListenerConfig>();
   const routes = new Map<string, RouteTable>();
   const clusters = new Map<string, ClusterState>();
@@ -91,7 +99,8 @@ export function compileState(raw: RawResources, version: number, cache: Cache = 
       cache.clusters.set(c, cfg);
     }
     const cla = cfg.type === 'STATIC' ? cfg.loadAssignment : raw.endpoints.get(cfg.edsServiceName);
-    if (!cla) missing.push(`endpoints ${cfg.edsServiceName}`);
+    // On-demand EDS (`expected` given): only the endpoints the proxy is told to warm hold readiness back.
+    if (!cla && (!expected || expected.has(cfg.edsServiceName) || expected.has(name))) missing.push(`endpoints ${cfg.edsServiceName}`);
     const prev = cache.balancers.get(name);
     let state: ClusterState;
     if (prev && prev.cfg === cfg && prev.cla === cla) state = prev.state;
@@ -135,7 +144,8 @@ function countersFor(cache: Cache, cluster: string): RequestCounters {
 
 /**
  * Holds the current snapshot. `update` compiles a candidate and swaps it in only when it compiles,
- * so a bad resource never replaces the last good config. Emits 'change' (state, previous).
+ * so a bad resource never replaces the last good config. Emits 'change' (state, previous), and with on-demand EDS
+ * 'demand' (EDS service name) when the data path first needs a cluster's endpoints.
  */
 export class StateStore extends EventEmitter {
   private cache = newCache();
@@ -143,21 +153,85 @@ export class StateStore extends EventEmitter {
   current: ProxyState = compileState(emptyRaw(), 0);
   /** True once LDS and CDS were delivered at least once (static config counts). */
   received = { listeners: false, clusters: false };
+  /**
+   * On-demand EDS (set by the xDS client): endpoints are subscribed per cluster when the data path first needs them;
+   * `warm` names (EDS service or cluster names) are subscribed from the start and hold readiness back.
+   * Undefined: every EDS cluster's endpoints are expected (static config, or subscribing to all).
+   */
+  private onDemand: { warm: ReadonlySet<string> } | undefined;
+  /** EDS service names the data path asked for (on-demand). */
+  readonly demanded = new Set<string>();
+  /** Requests waiting for a cluster's first endpoints, by cluster name. */
+  private waiters = new Map<string, Set<() => void>>();
+
+  /** Switches to on-demand EDS (before the first update). */
+  setOnDemand(warm: Iterable<string> = []): void {
+    this.onDemand = { warm: new Set(warm) };
+  }
+
+  get isOnDemand(): boolean {
+    return this.onDemand !== undefined;
+  }
+
+  /** Warm names of on-demand EDS (empty otherwise). */
+  get warm(): ReadonlySet<string> {
+    return this.onDemand?.warm ?? new Set();
+  }
 
   /** Tries `raw`; returns undefined on success or the error message (the caller NACKs with it). */
   update(raw: RawResources, delivered?: 'listeners' | 'clusters'): string | undefined {
     let next: ProxyState;
     try {
-      next = compileState(raw, this.version + 1, this.cache);
+      next = compileState(raw, this.version + 1, this.cache, this.onDemand?.warm);
     } catch (err) {
       return (err as Error).message;
     }
     this.version++;
     if (delivered) this.received[delivered] = true;
+    if (this.onDemand) {
+      for (const [name, cs] of next.clusters) {
+        if (!cs.hasEndpoints && cs.config.type !== 'STATIC' && !cs.fetchEndpoints) cs.fetchEndpoints = (ms) => this.whenEndpoints(name, ms);
+      }
+    }
     const prev = this.current;
     this.current = next;
     this.emit('change', next, prev);
+    if (this.waiters.size) {
+      for (const [name, fns] of [...this.waiters]) {
+        const cs = next.clusters.get(name);
+        if (!cs || cs.hasEndpoints) for (const fn of [...fns]) fn();
+      }
+    }
     return undefined;
+  }
+
+  /** Records that the data path needs `edsName`'s endpoints; the xDS client subscribes them on 'demand'. */
+  demand(edsName: string): void {
+    if (!this.onDemand || this.demanded.has(edsName)) return;
+    this.demanded.add(edsName);
+    this.emit('demand', edsName);
+  }
+
+  /**
+   * Resolves with the newest snapshot once cluster `name` has received endpoints (or is gone), or after `timeoutMs`.
+   * Every request waiting on one cluster shares one subscription.
+   */
+  whenEndpoints(name: string, timeoutMs: number): Promise<ProxyState> {
+    const cs = this.current.clusters.get(name);
+    if (!cs || cs.hasEndpoints || !this.onDemand) return Promise.resolve(this.current);
+    this.demand(cs.config.edsServiceName);
+    return new Promise((resolve) => {
+      let set = this.waiters.get(name);
+      if (!set) this.waiters.set(name, (set = new Set()));
+      const done = () => {
+        clearTimeout(timer);
+        set!.delete(done);
+        if (!set!.size && this.waiters.get(name) === set) this.waiters.delete(name);
+        resolve(this.current);
+      };
+      const timer = setTimeout(done, Math.max(0, timeoutMs));
+      set.add(done);
+    });
   }
 
   /** The first full config is in place: listeners and clusters delivered and every referenced name present. */

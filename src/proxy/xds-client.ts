@@ -51,6 +51,13 @@ export interface XdsClientOptions {
   backoffBaseMs?: number;
   backoffMaxMs?: number;
   credentials?: grpc.ChannelCredentials;
+  /**
+   * EDS subscription. 'on-demand' (default): a cluster's endpoints are subscribed when the data path first routes to
+   * it, plus the `warm` names (EDS service or cluster names) from the start. 'all': every EDS cluster CDS delivers.
+   * The environment variable TRELLIS_EDS=all selects 'all' when this is not given.
+   */
+  eds?: 'on-demand' | 'all';
+  warm?: string[];
 }
 
 let clientCtor: grpc.ServiceClientConstructor | undefined;
@@ -73,6 +80,8 @@ export class XdsClient extends EventEmitter {
   raw: RawResources;
   readonly status = new Map<string, TypeStatus>();
   private readonly log: NonNullable<XdsClientOptions['log']>;
+  /** Subscribe every EDS cluster's endpoints (else on demand). */
+  private readonly edsAll: boolean;
 
   constructor(private readonly opts: XdsClientOptions) {
     super();
@@ -84,6 +93,11 @@ export class XdsClient extends EventEmitter {
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
     });
     this.raw = opts.store.current.raw;
+    this.edsAll = (opts.eds ?? (process.env.TRELLIS_EDS === 'all' ? 'all' : 'on-demand')) === 'all';
+    if (!this.edsAll) {
+      opts.store.setOnDemand(opts.warm ?? []);
+      opts.store.on('demand', () => this.resubscribe(ENDPOINT_TYPE, this.edsSubscription()));
+    }
     for (const t of [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE]) {
       this.status.set(t, { version: '', nonce: '', names: t === SECRET_TYPE ? ['ROOTCA'] : [], state: 'PENDING' });
     }
@@ -228,8 +242,19 @@ export class XdsClient extends EventEmitter {
     s.updatedAt = new Date().toISOString();
     this.send(typeUrl);
     this.emit('ack', typeUrl);
-    if (kind === 'clusters') this.resubscribe(ENDPOINT_TYPE, edsNames(this.raw));
+    if (kind === 'clusters') this.resubscribe(ENDPOINT_TYPE, this.edsSubscription());
     if (kind === 'listeners') this.resubscribe(ROUTE_TYPE, rdsNames(this.opts.store));
+  }
+
+  /** The EDS names to subscribe: every EDS cluster's, or (on demand) those the data path asked for or told to warm. */
+  private edsSubscription(): string[] {
+    const all = edsNames(this.raw);
+    if (this.edsAll) return all.map((e) => e.eds);
+    const { demanded, warm } = this.opts.store;
+    // A cluster that left CDS is forgotten: if it comes back, its first request asks again.
+    const present = new Set(all.map((e) => e.eds));
+    for (const n of demanded) if (!present.has(n)) demanded.delete(n);
+    return all.filter((e) => demanded.has(e.eds) || warm.has(e.eds) || warm.has(e.cluster) || warm.has('*')).map((e) => e.eds);
   }
 
   private merge(typeUrl: string, kind: Kind, decoded: Map<string, Obj>): Map<string, Obj> {
@@ -256,10 +281,10 @@ export class XdsClient extends EventEmitter {
   }
 }
 
-function edsNames(raw: RawResources): string[] {
-  const out: string[] = [];
+function edsNames(raw: RawResources): { cluster: string; eds: string }[] {
+  const out: { cluster: string; eds: string }[] = [];
   for (const [name, c] of raw.clusters) {
-    if ((c.type ?? 'STATIC') === 'EDS') out.push(c.eds_cluster_config?.service_name || name);
+    if ((c.type ?? 'STATIC') === 'EDS') out.push({ cluster: name, eds: c.eds_cluster_config?.service_name || name });
   }
   return out;
 }

@@ -90,10 +90,15 @@ test('subscribes with node metadata and the bearer token; /ready is 503 not_read
   await proxy.ready;
 });
 
-test('ACKs each accepted response with its version and nonce; EDS and RDS are subscribed by name', async () => {
+test('ACKs each accepted response with its version and nonce; EDS (on demand) and RDS are subscribed by name', async () => {
   const acks = ads.requests.filter((r) => r.type_url === LISTENER_TYPE && r.response_nonce);
   assert.equal(acks.at(-1)!.version_info, 'l1');
   assert.equal(acks.at(-1)!.error_detail, null);
+  // Nothing routed to cluster b yet: its endpoints are not subscribed, and readiness did not wait for them.
+  assert.equal(ads.requests.some((r) => r.type_url === ENDPOINT_TYPE && r.resource_names.length > 0), false);
+  assert.equal(proxy.store.current.clusters.get(cHttp.name)!.hasEndpoints, false);
+  const st = await proxy.store.whenEndpoints(cHttp.name, 5000);
+  assert.equal(st.clusters.get(cHttp.name)!.hasEndpoints, true);
   const eds = ads.requests.filter((r) => r.type_url === ENDPOINT_TYPE).at(-1)!;
   assert.deepEqual(eds.resource_names, [cHttp.name]);
   const rds = ads.requests.filter((r) => r.type_url === ROUTE_TYPE).at(-1)!;

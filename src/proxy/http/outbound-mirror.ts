@@ -47,6 +47,14 @@ export function fireMirrors(ex: Exchange, pool: UpstreamPool, reg: ResilienceReg
 }
 
 function fireOne(ex: Exchange, pool: UpstreamPool, reg: ResilienceRegistry | undefined, cs: ClusterState, body: Buffer | undefined): void {
+  // On-demand EDS: the first copy to a mirror cluster goes once its endpoints arrived (the main request never waits).
+  if (cs.fetchEndpoints) {
+    void cs.fetchEndpoints(cs.config.connectTimeoutMs).then((st) => {
+      const now = st.clusters.get(cs.config.name);
+      if (now && !now.fetchEndpoints) fireMirrors(ex, pool, reg, [{ cluster: now }], body);
+    });
+    return;
+  }
   const ep = cs.balancer.pick();
   if (ep === undefined) return;
   const r = reg?.get(cs.config.name);

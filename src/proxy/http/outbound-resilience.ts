@@ -65,10 +65,18 @@ export function admit(reg: ResilienceRegistry | undefined): Layer {
 }
 
 /** Picks an endpoint of the decided cluster (skipping ejected ones). */
-export const outboundBalance: Layer = (next) => (ex) => {
+export const outboundBalance: Layer = (next) => function balance(ex, waited?: boolean) {
   const name = ex.decision!.cluster;
   const cs = ex.state.clusters.get(name);
   if (!cs) return reject(ex, 'no_healthy_upstream', `route ${ex.routeName}: cluster ${name} is not known to this proxy`);
+  // On-demand EDS: the first request to a cluster waits (up to its connect timeout) for its endpoints.
+  if (cs.fetchEndpoints && !waited) {
+    return void cs.fetchEndpoints(cs.config.connectTimeoutMs).then((st) => {
+      if (ex.res.writableEnded || ex.res.destroyed) return;
+      ex.state = st;
+      balance(ex, true);
+    });
+  }
   ex.cluster = cs;
   const ep = pickEndpoint(ex, requestHash(ex), undefined);
   if (!ep) {

@@ -1,7 +1,7 @@
 // An outbound TCP upstream listener (Consul-style local port): each connection goes to one endpoint of the cluster over mTLS with ALPN trellis-tcp.
 import * as net from 'node:net';
 import type { ListenerConfig } from '../config/types.js';
-import type { StateStore } from '../state.js';
+import type { ProxyState, StateStore } from '../state.js';
 import type { WorkloadTls } from '../tls/identity.js';
 import { isMutual, meshMeta } from '../policy-api.js';
 import { openUpstream, type UpstreamError } from '../upstream/connect.js';
@@ -23,7 +23,15 @@ export function createOutboundTcpListener(ctx: TcpContext, config: ListenerConfi
   const server = net.createServer((down) => {
     conns.add(down);
     down.on('error', () => down.destroy());
-    const state = ctx.store.current;
+    const first = ctx.store.current.clusters.get((ctx.store.current.listeners.get(name) ?? config).tcpCluster ?? '');
+    // On-demand EDS: the first connection to a cluster waits (up to its connect timeout) for its endpoints.
+    if (first?.fetchEndpoints) {
+      down.pause();
+      return void first.fetchEndpoints(first.config.connectTimeoutMs).then((st) => !down.destroyed && connect(down, st));
+    }
+    connect(down, ctx.store.current);
+  });
+  const connect = (down: net.Socket, state: ProxyState) => {
     const l = state.listeners.get(name) ?? config;
     const cs = l.tcpCluster ? state.clusters.get(l.tcpCluster) : undefined;
     const ep = cs?.balancer.pick({});
@@ -68,7 +76,7 @@ export function createOutboundTcpListener(ctx: TcpContext, config: ListenerConfi
       up.destroy();
       done();
     });
-  });
+  };
   server.on('error', () => {});
   return {
     name,

@@ -19,7 +19,8 @@ export class FakeAds {
       version,
       resources: resources.map((r) => ({ name: r.name ?? r.cluster_name, any: packAny(typeUrl, r) })),
     });
-    if (push) for (const s of this.streams) this.respond(s, typeUrl, (s as any).__names?.[typeUrl]);
+    // Only to streams that subscribed the type, as a real server does (EDS is subscribed on demand).
+    if (push) for (const s of this.streams) if ((s as any).__names?.[typeUrl]) this.respond(s, typeUrl, (s as any).__names[typeUrl]);
   }
 
   /** Sends raw Anys (e.g. undecodable bytes) for a type. */
