@@ -2,12 +2,16 @@
 import { resolve } from 'node:path';
 import { CliError, parseVerbArgs } from './common.js';
 import { startControlPlane } from '../control/control-plane.js';
+import { ALLOCATOR_DEFAULTS, allocatorEnv, reexecWith } from './allocator-env.js';
 
 const HELP = `
 Usage: trellis control [--config DIR|FILE] [--store memory|file:DIR] [--state-dir DIR]
                        [--listen HOST] [--grpc-port N] [--http-port N] [--ca-cert FILE --ca-key FILE]
 
 Runs the control plane alone, in the foreground (Ctrl-C stops it).
+
+On Linux it runs itself once more with MALLOC_ARENA_MAX=2 and MALLOC_MMAP_THRESHOLD_=131072 (glibc then
+returns freed buffers to the system) unless those variables are already set; see docs/operations.md.
 
 Options:
   --config DIR|FILE    YAML config. Without --store it is watched: edits apply within a second,
@@ -72,6 +76,10 @@ export default async function control(argv: string[]): Promise<number> {
   const caKeyFile = v['ca-key'] as string | undefined;
   if ((caCertFile === undefined) !== (caKeyFile === undefined)) throw new CliError('--ca-cert and --ca-key go together');
   const log = (m: string) => console.error(`${new Date().toISOString()} ${m}`);
+  // Options are checked first, so --help and bad arguments never start a second process.
+  const add = allocatorEnv(process.env);
+  if (add) return reexecWith(add);
+  log(`allocator: ${Object.keys(ALLOCATOR_DEFAULTS).map((k) => `${k}=${process.env[k] ?? '(unset)'}`).join(' ')}`);
   let cp;
   try {
     cp = await startControlPlane({
@@ -93,9 +101,9 @@ export default async function control(argv: string[]): Promise<number> {
   const err = cp.store.lastError();
   if (err) console.log(`warning: ${err.message}`);
   await new Promise<void>((res) => {
-    const stop = () => res();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    // Ctrl-C reaches both this process and the re-exec parent, which forwards it: a repeat is not a second request.
+    process.on('SIGINT', () => res());
+    process.on('SIGTERM', () => res());
   });
   console.log('stopping the control plane');
   await cp.close();
