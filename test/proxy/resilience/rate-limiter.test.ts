@@ -140,3 +140,25 @@ test('rateLimiterFromConfig: Envoy defaults (disabled/unenforced when unset), sh
   assert.equal(l.take('a', undefined, '/a').allowed, true);
   assert.deepEqual(l.take('a', undefined, '/a'), { allowed: false, retryAfterSeconds: 1, limit: 'per_caller', rule: 'ns/p' });
 });
+
+test('repeated requests from the same caller keep LRU order and buckets exact (last-caller fast path)', () => {
+  const { l, at } = limiter([{ name: 'ns/p', perCaller: perSecond(2) }], 2);
+  assert.equal(l.take('a').allowed, true);
+  assert.equal(l.take('b').allowed, true);
+  assert.equal(l.take('a').allowed, true); // a: most recently used, bucket now empty
+  assert.equal(l.take('a').allowed, false, 'the cached bucket is the same bucket: still 2 per second');
+  l.take('c'); // evicts b, the least recently used
+  assert.equal(l.trackedCallers(), 2);
+  assert.equal(l.take('a').allowed, false, 'a kept its empty bucket');
+  assert.equal(l.take('b').allowed, true, 'b was evicted: a fresh bucket');
+  // A swept caller is forgotten even when it was the last one seen; its next request starts a fresh bucket.
+  at(10_000);
+  l.take('b');
+  l.sweep();
+  assert.equal(l.trackedCallers(), 1, 'b (just used) stays, the idle ones go');
+  at(20_000);
+  l.sweep();
+  assert.equal(l.trackedCallers(), 0);
+  assert.equal(l.take('b').allowed, true);
+  assert.equal(l.trackedCallers(), 1, 'after a sweep the last caller is tracked again, not served from a stale cache');
+});
