@@ -43,6 +43,15 @@ interface ProxyEntry {
   metas: ProxyWorkloadMeta[];
   connected: boolean;
   timer?: NodeJS.Timeout;
+  /** Its instances as last built: valid while the static view and `connected` are what they were then. */
+  built?: { view: StaticView; connected: boolean; list: WorkloadInstance[] };
+}
+
+/** Instances derived from one static view alone (config-only instances, declared workloads), built once per view. */
+interface ViewCache {
+  view: StaticView;
+  instances?: WorkloadInstance[];
+  declared: Map<string, WorkloadInstance>;
 }
 
 export class Registry {
@@ -54,6 +63,9 @@ export class Registry {
   private readonly listeners = new Set<() => void>();
   private cached: RegistrySnapshot | undefined;
   private byProxy = new Map<string, WorkloadInstance[]>();
+  /** Proxy ids in build order, until one arrives or leaves. */
+  private order: string[] | undefined;
+  private viewCache: ViewCache | undefined;
   readonly graceMs: number;
 
   constructor(opts: RegistryOptions = {}) {
@@ -94,10 +106,11 @@ export class Registry {
     for (const m of metas) this.checkMeta(m, grant);
     const prev = this.proxies.get(proxyId);
     if (prev?.timer) clearTimeout(prev.timer);
-    this.proxies.set(proxyId, { id: proxyId, metas, connected: true });
+    if (!prev) this.order = undefined;
     // Computed directly, not through a full snapshot: 1,000 proxies connecting must not cost 1,000 rebuilds.
     const mine = metas.map((m) => this.liveInstance(proxyId, m, true));
     for (const w of mine) w.services = mergeServices(w, this.view.services);
+    this.proxies.set(proxyId, { id: proxyId, metas, connected: true, built: { view: this.view, connected: true, list: mine } });
     this.changed();
     return mine;
   }
@@ -110,6 +123,7 @@ export class Registry {
     e.timer = setTimeout(() => {
       if (this.proxies.get(proxyId) === e && !e.connected) {
         this.proxies.delete(proxyId);
+        this.order = undefined;
         this.changed();
       }
     }, this.graceMs);
@@ -128,8 +142,13 @@ export class Registry {
   }
 
   snapshot(): RegistrySnapshot {
-    if (!this.cached) this.cached = this.build();
+    if (!this.cached) this.cached = this.build(true);
     return this.cached;
+  }
+
+  /** The snapshot rebuilt from scratch, ignoring every cache (tests compare it with `snapshot()`). */
+  fullRebuild(): RegistrySnapshot {
+    return this.build(false);
   }
 
   close(): void {
@@ -233,28 +252,59 @@ export class Registry {
     };
   }
 
-  private build(): RegistrySnapshot {
-    const services = this.view.services;
+  /**
+   * `cached`: reuse what did not change since the last build (each proxy's instances while its registration, its
+   * connection state and the static view are the same; the view's own instances once per view). A proxy
+   * connecting used to cost a full rebuild (5,000 instances against 200 selectors, ~7 ms), 1,000 times per sync.
+   */
+  private build(cached: boolean): RegistrySnapshot {
+    const view = this.view;
+    if (!cached || this.viewCache?.view !== view) {
+      const vc: ViewCache = { view, declared: new Map() };
+      if (!cached) return this.assemble(vc, false);
+      this.viewCache = vc;
+    }
+    return this.assemble(this.viewCache!, true);
+  }
+
+  private assemble(vc: ViewCache, cached: boolean): RegistrySnapshot {
+    const { view } = vc;
+    const services = view.services;
     const byProxy = new Map<string, WorkloadInstance[]>();
     const live = new Set<string>();
     const workloads: WorkloadInstance[] = [];
-    for (const e of [...this.proxies.values()].sort((a, b) => a.id.localeCompare(b.id))) {
-      const list = e.metas.map((m) => this.liveInstance(e.id, m, e.connected));
+    let order = cached ? this.order : undefined;
+    if (!order) {
+      order = [...this.proxies.keys()].sort((a, b) => a.localeCompare(b));
+      if (cached) this.order = order;
+    }
+    for (const id of order) {
+      const e = this.proxies.get(id)!;
+      let list = cached && e.built && e.built.view === view && e.built.connected === e.connected ? e.built.list : undefined;
+      if (!list) {
+        list = e.metas.map((m) => this.liveInstance(e.id, m, e.connected));
+        for (const w of list) w.services = mergeServices(w, services);
+        if (cached) e.built = { view, connected: e.connected, list };
+      }
       for (const w of list) {
-        w.services = mergeServices(w, services);
         live.add(`${w.namespace}/${w.name}`);
+        workloads.push(w);
       }
       byProxy.set(e.id, list);
-      workloads.push(...list);
     }
-    for (const [key, res] of [...this.view.workloads].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [key, res] of [...view.workloads].sort(([a], [b]) => a.localeCompare(b))) {
       if (live.has(key)) continue;
-      const w = this.declaredInstance(key, res);
-      w.services = mergeServices(w, services);
+      let w = vc.declared.get(key);
+      if (!w) {
+        w = this.declaredInstance(key, res);
+        w.services = mergeServices(w, services);
+        vc.declared.set(key, w);
+      }
       workloads.push(w);
     }
-    for (const inst of this.view.instances) workloads.push({ ...inst, services: mergeServices(inst, services) });
-    this.byProxy = byProxy;
+    vc.instances ??= view.instances.map((inst) => ({ ...inst, services: mergeServices(inst, services) }));
+    for (const inst of vc.instances) workloads.push(inst);
+    if (cached) this.byProxy = byProxy;
     return { services: resolveNamedTargetPorts(services, workloads), workloads };
   }
 }
