@@ -14,6 +14,8 @@ export interface KnownWorkload {
 export interface AnalyzeOptions {
   /** Workloads the registry knows beyond those declared in `resources` (e.g. connected proxies). */
   registryWorkloads?: KnownWorkload[];
+  /** Per-resource validation to merge in (default validateResources; the store passes one that caches per resource). */
+  validate?: (resources: Resource[]) => Diagnostic[];
 }
 
 interface WorkloadFact extends KnownWorkload {
@@ -335,7 +337,7 @@ export function analyzeResources(resources: Resource[], opts: AnalyzeOptions = {
     }
   }
 
-  return mergeDiagnostics(validateResources(rs), out);
+  return mergeDiagnostics((opts.validate ?? validateResources)(rs), out);
 }
 
 function formatLabels(l: Record<string, string>): string {

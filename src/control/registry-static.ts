@@ -166,9 +166,35 @@ function entryInstance(
   };
 }
 
-/** Services an instance belongs to: explicit ones plus same-namespace selectors matching its labels. */
+/** Services by (namespace, first selector label and value): a selector can only match instances carrying that label. */
+const selectorIndexes = new WeakMap<readonly ServiceInfo[], Map<string, ServiceInfo[]>>();
+function selectorIndex(services: readonly ServiceInfo[]): Map<string, ServiceInfo[]> {
+  let idx = selectorIndexes.get(services);
+  if (idx) return idx;
+  idx = new Map();
+  for (const s of services) {
+    const first = s.selector ? Object.entries(s.selector)[0] : undefined;
+    if (!first) continue; // an empty selector matches nothing
+    const key = `${s.namespace}\n${first[0]}\n${first[1]}`;
+    const list = idx.get(key);
+    if (list) list.push(s);
+    else idx.set(key, [s]);
+  }
+  selectorIndexes.set(services, idx);
+  return idx;
+}
+
+/**
+ * Services an instance belongs to: explicit ones plus same-namespace selectors matching its labels. Looked up
+ * through the selector index: 5,000 instances against 200 services was a million label checks per registry build.
+ * `services` must not change after its first use here (the index is kept per array).
+ */
 export function mergeServices(inst: WorkloadInstance, services: readonly ServiceInfo[]): string[] {
   const out = new Set(inst.services);
-  for (const s of services) if (s.namespace === inst.namespace && labelsMatch(s.selector, inst.labels)) out.add(s.fqdn);
+  const idx = selectorIndex(services);
+  for (const k in inst.labels) {
+    const candidates = idx.get(`${inst.namespace}\n${k}\n${inst.labels[k]}`);
+    if (candidates) for (const s of candidates) if (labelsMatch(s.selector, inst.labels)) out.add(s.fqdn);
+  }
   return [...out].sort();
 }

@@ -13,9 +13,11 @@ const res = (kind: string, name: string, spec: unknown, labels?: Record<string, 
 });
 
 const app = fc.constantFrom('a', 'b', 'c');
+const version = fc.constantFrom(undefined, 'v1', 'v2');
+const labels = (a: string, v: string | undefined) => ({ app: a, ...(v ? { version: v } : {}) });
 const config = fc.record({
-  services: fc.uniqueArray(fc.record({ app, named: fc.boolean() }), { selector: (s) => s.app, maxLength: 3 }),
-  entries: fc.array(fc.record({ app, port: fc.integer({ min: 1000, max: 1003 }) }), { maxLength: 4 }),
+  services: fc.uniqueArray(fc.record({ app, version, named: fc.boolean(), versionFirst: fc.boolean() }), { selector: (s) => s.app, maxLength: 3 }),
+  entries: fc.array(fc.record({ app, version, port: fc.integer({ min: 1000, max: 1003 }) }), { maxLength: 4 }),
   workloads: fc.uniqueArray(fc.record({ n: fc.integer({ min: 0, max: 3 }), app }), { selector: (w) => w.n, maxLength: 3 }),
   trustDomain: fc.constantFrom(undefined, 'example.org'),
 });
@@ -24,8 +26,12 @@ type Config = typeof config extends fc.Arbitrary<infer T> ? T : never;
 
 function resources(c: Config): Resource[] {
   const out: Resource[] = [];
-  for (const s of c.services) out.push(res('Service', `svc-${s.app}`, { selector: { app: s.app }, ports: [{ name: 'http', port: 80, targetPort: s.named ? 'web' : 8080 }] }));
-  c.entries.forEach((e, i) => out.push(res('WorkloadEntry', `we-${i}`, { address: `10.1.0.${i + 1}`, ports: { web: e.port }, labels: { app: e.app } })));
+  for (const s of c.services) {
+    // Selector order varies: the lookup index keys on the first label.
+    const selector = s.versionFirst && s.version ? { version: s.version, app: s.app } : labels(s.app, s.version);
+    out.push(res('Service', `svc-${s.app}`, { selector, ports: [{ name: 'http', port: 80, targetPort: s.named ? 'web' : 8080 }] }));
+  }
+  c.entries.forEach((e, i) => out.push(res('WorkloadEntry', `we-${i}`, { address: `10.1.0.${i + 1}`, ports: { web: e.port }, labels: labels(e.app, e.version) })));
   for (const w of c.workloads) out.push(res('Workload', `w-${w.n}`, { service: `svc-${w.app}`, ports: [{ name: 'web', port: 9000 + w.n }] }, { app: w.app }));
   if (c.trustDomain) out.push(res('Mesh', 'default', { trustDomain: c.trustDomain }));
   return out;
@@ -36,7 +42,7 @@ const op = fc.oneof(
   fc.record({
     kind: fc.constant('register' as const),
     proxy: fc.integer({ min: 0, max: 3 }),
-    metas: fc.array(fc.record({ n: fc.integer({ min: 0, max: 5 }), app, port: fc.integer({ min: 7000, max: 7002 }) }), { minLength: 1, maxLength: 2 }),
+    metas: fc.array(fc.record({ n: fc.integer({ min: 0, max: 5 }), app, version, port: fc.integer({ min: 7000, max: 7002 }) }), { minLength: 1, maxLength: 2 }),
   }),
   fc.record({ kind: fc.constant('disconnect' as const), proxy: fc.integer({ min: 0, max: 3 }) }),
 );
@@ -49,10 +55,19 @@ test('incremental registry snapshots equal a full rebuild (property)', () => {
         for (const o of ops) {
           if (o.kind === 'config') r.setResources(resources(o.c));
           else if (o.kind === 'register') {
-            const metas = o.metas.map((m) => ({ name: `w-${m.n}`, labels: { app: m.app }, service: `svc-${m.app}`, ports: [{ name: 'web', port: m.port }], address: `10.2.0.${m.n + 1}` }));
+            const metas = o.metas.map((m) => ({ name: `w-${m.n}`, labels: labels(m.app, m.version), service: `svc-${m.app}`, ports: [{ name: 'web', port: m.port }], address: `10.2.0.${m.n + 1}` }));
             r.registerProxy(`p-${o.proxy}`, metas, 'any');
           } else r.proxyDisconnected(`p-${o.proxy}`);
-          assert.deepEqual(r.snapshot(), r.fullRebuild());
+          const snap = r.snapshot();
+          assert.deepEqual(snap, r.fullRebuild());
+          // Selector membership as the definition says (every service checked), independent of the lookup index.
+          for (const w of snap.workloads) {
+            for (const svc of snap.services) {
+              const sel = svc.selector;
+              const matches = !!sel && Object.keys(sel).length > 0 && svc.namespace === w.namespace && Object.entries(sel).every(([k, v]) => w.labels[k] === v);
+              if (matches) assert.ok(w.services.includes(svc.fqdn), `${w.name} in ${svc.fqdn}`);
+            }
+          }
           for (let p = 0; p < 4; p++) {
             const full = r.fullRebuild().workloads.filter((w) => w.proxy?.id === `p-${p}`);
             assert.deepEqual(r.proxyWorkloads(`p-${p}`), full);
