@@ -43,8 +43,11 @@ interface ProxyEntry {
   metas: ProxyWorkloadMeta[];
   connected: boolean;
   timer?: NodeJS.Timeout;
-  /** Its instances as last built: valid while the static view and `connected` are what they were then. */
-  built?: { view: StaticView; connected: boolean; list: WorkloadInstance[] };
+  /**
+   * Its instances as last built: valid while service membership (`Registry.members`), `connected` and the
+   * Workload resource each entry names are what they were then.
+   */
+  built?: { members: object; connected: boolean; resources: (Resource | undefined)[]; list: WorkloadInstance[] };
 }
 
 /** Instances derived from one static view alone (config-only instances, declared workloads), built once per view. */
@@ -66,6 +69,12 @@ export class Registry {
   /** Proxy ids in build order, until one arrives or leaves. */
   private order: string[] | undefined;
   private viewCache: ViewCache | undefined;
+  /**
+   * Replaced when what decides an instance's services and identity changes (services' namespaces, names and
+   * selectors; the trust domain): a new VirtualService or a moved WorkloadEntry leaves the proxies' instances be.
+   */
+  private members: object = {};
+  private membersKey = '';
   readonly graceMs: number;
 
   constructor(opts: RegistryOptions = {}) {
@@ -78,6 +87,11 @@ export class Registry {
     this.resources = resources;
     this.trustDomain = trustDomainOf(resources);
     this.view = buildStaticView(resources, this.trustDomain);
+    const key = [this.trustDomain, ...this.view.services.map((s) => `${s.namespace}\u0000${s.fqdn}\u0000${JSON.stringify(s.selector ?? null)}`)].join('\u0001');
+    if (key !== this.membersKey) {
+      this.membersKey = key;
+      this.members = {};
+    }
     const needPorts = [...this.view.workloads.entries()]
       .filter(([, w]) => !(w.spec?.proxy?.inboundPort && w.spec?.proxy?.outboundPort))
       .map(([k]) => k)
@@ -110,7 +124,7 @@ export class Registry {
     // Computed directly, not through a full snapshot: 1,000 proxies connecting must not cost 1,000 rebuilds.
     const mine = metas.map((m) => this.liveInstance(proxyId, m, true));
     for (const w of mine) w.services = mergeServices(w, this.view.services);
-    this.proxies.set(proxyId, { id: proxyId, metas, connected: true, built: { view: this.view, connected: true, list: mine } });
+    this.proxies.set(proxyId, { id: proxyId, metas, connected: true, built: { members: this.members, connected: true, resources: this.resourcesOf(metas), list: mine } });
     this.changed();
     return mine;
   }
@@ -199,6 +213,11 @@ export class Registry {
     return out;
   }
 
+  /** The Workload resource each registration entry names (its fields win over the proxy's), by identity. */
+  private resourcesOf(metas: ProxyWorkloadMeta[]): (Resource | undefined)[] {
+    return metas.map((m) => this.view.workloads.get(`${m.namespace || 'default'}/${m.name}`));
+  }
+
   private liveInstance(proxyId: string, m: ProxyWorkloadMeta, connected: boolean): WorkloadInstance {
     const ns = m.namespace || 'default';
     const res = this.view.workloads.get(`${ns}/${m.name}`);
@@ -280,11 +299,13 @@ export class Registry {
     }
     for (const id of order) {
       const e = this.proxies.get(id)!;
-      let list = cached && e.built && e.built.view === view && e.built.connected === e.connected ? e.built.list : undefined;
+      const b = cached ? e.built : undefined;
+      const resources = this.resourcesOf(e.metas);
+      let list = b && b.members === this.members && b.connected === e.connected && resources.every((r, i) => r === b.resources[i]) ? b.list : undefined;
       if (!list) {
         list = e.metas.map((m) => this.liveInstance(e.id, m, e.connected));
         for (const w of list) w.services = mergeServices(w, services);
-        if (cached) e.built = { view, connected: e.connected, list };
+        if (cached) e.built = { members: this.members, connected: e.connected, resources, list };
       }
       for (const w of list) {
         live.add(`${w.namespace}/${w.name}`);
