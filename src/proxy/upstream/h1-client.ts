@@ -68,6 +68,8 @@ export interface H1Request {
 }
 
 export interface H1Handler {
+  /** The request got its connection (reused: an idle keep-alive one) and is being written; for breaker 'pending' accounting. */
+  onSocket?(reused: boolean): void;
   /** Interim responses (100 Continue, 103 Early Hints) are skipped unless this is set. */
   onInterim?(status: number, headers: ResponseHeaders): void;
   /** The final response head; headers are end-to-end only (hop-by-hop and Connection-named fields removed). */
@@ -150,6 +152,10 @@ export class H1Exchange implements ConnUser, Waiter, ResponseEvents {
     this.conn = c;
     this.reusedSocket = c.reused;
     c.user = this;
+    if (this.h.onSocket !== undefined) {
+      this.h.onSocket(this.reusedSocket);
+      if (this.finished) return;
+    }
     const parser = (this.parser = new ResponseParser(this));
     parser.reset(this.req.method.toUpperCase());
     this.writeHead();
@@ -392,7 +398,8 @@ export class H1Exchange implements ConnUser, Waiter, ResponseEvents {
 }
 
 /**
- * Sends `req` on a connection from `pool`; `h` gets the response. Throws H1Error('invalid_request') at once
+ * Sends `req` on a connection from `pool`; `h` gets the response. onResponse/onData/onEnd/onError are never
+ * called from within this call (onSocket may be: an idle connection is taken at once). Throws H1Error('invalid_request') at once
  * (nothing is sent) for a head it must not write: bad method, target, header name or value, or framing.
  */
 export function h1Request(pool: H1Pool, req: H1Request, h: H1Handler): H1Exchange {

@@ -59,6 +59,10 @@ export class H1Conn {
 const WAITER_GONE = Symbol('gone');
 type QueuedWaiter = Waiter & { [WAITER_GONE]?: boolean };
 
+function failWaiter(w: QueuedWaiter, err: Error): void {
+  if (!w[WAITER_GONE]) w.onConnectError(err);
+}
+
 export class H1Pool {
   readonly opts: Required<H1PoolOptions>;
   maxSockets: number;
@@ -97,7 +101,8 @@ export class H1Pool {
 
   /** Gives `w` a connection now (idle, most recent first), opens one, or queues it. */
   acquire(w: Waiter): void {
-    if (this.retired) return w.onConnectError(new Error('connection pool closed'));
+    // Failures are reported on a later tick: the caller has its exchange object in hand by then.
+    if (this.retired) return void process.nextTick(failWaiter, w, new Error('connection pool closed'));
     const c = this.idleList.pop();
     if (c !== undefined) return this.hand(c, w);
     if (this.open < this.maxSockets) return this.openFor(w);
@@ -169,7 +174,7 @@ export class H1Pool {
     try {
       socket = this.opts.connect();
     } catch (err) {
-      if (w !== undefined) w.onConnectError(err as Error);
+      if (w !== undefined) process.nextTick(failWaiter, w, err as Error);
       return;
     }
     const c = new H1Conn(this, socket);

@@ -380,6 +380,47 @@ test('past maxSockets requests queue and reuse the connection in turn', async ()
   assert.equal(up.conns.length, 1);
 });
 
+test('onSocket tells when a request got its connection (queued ones only after the connection is free)', async () => {
+  const up = rawUpstream((_r, s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\na'));
+  const pool = poolFor(await up.listen(), { maxSockets: 1 });
+  const events: string[] = [];
+  const one = (name: string) =>
+    new Promise<void>((resolve, reject) => {
+      h1Request(pool, { method: 'GET', path: '/', headers: { host: 'h' } }, {
+        onSocket: (reused) => events.push(`${name} socket${reused ? ' (reused)' : ''}`),
+        onResponse() {},
+        onData() {},
+        onEnd: () => {
+          events.push(`${name} end`);
+          resolve();
+        },
+        onError: reject,
+      });
+    });
+  await Promise.all([one('a'), one('b')]);
+  // The connection is handed on before a's onEnd runs (released first, so a request started from onEnd could reuse it).
+  assert.deepEqual(events, ['a socket', 'b socket (reused)', 'a end', 'b end']);
+});
+
+test('a retired pool fails new requests on a later tick with a connect error', async () => {
+  const pool = poolFor(1);
+  pool.retire();
+  let x: ReturnType<typeof h1Request> | undefined;
+  const err = await new Promise<H1Error>((resolve) => {
+    x = h1Request(pool, { method: 'GET', path: '/', headers: { host: 'h' } }, {
+      onResponse() {},
+      onData() {},
+      onEnd() {},
+      onError: (e) => {
+        assert.ok(x !== undefined, 'onError ran after h1Request returned');
+        resolve(e);
+      },
+    });
+  });
+  assert.equal(err.kind, 'connect');
+  assert.match(err.message, /pool closed/);
+});
+
 test('maxRequestsPerSocket retires a connection', async () => {
   const up = rawUpstream((_r, s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\na'));
   const pool = poolFor(await up.listen(), { maxRequestsPerSocket: 2 });
