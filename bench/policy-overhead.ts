@@ -26,7 +26,7 @@ const { values } = parseArgs({
   },
 });
 
-const VARIANT_NAMES = ['base', 'l7', 'policies', 'telemetry'] as const;
+const VARIANT_NAMES = ['base', 'l7', 'resilience', 'policies', 'telemetry'] as const;
 type Variant = (typeof VARIANT_NAMES)[number];
 const ROUNDS = Number(values.rounds ?? 6);
 const SAT_SECONDS = Number(values['sat-seconds'] ?? 10);
@@ -86,14 +86,17 @@ function telemetryResources(otlpPort: number): Resource[] {
   ];
 }
 
-function freePort(): Promise<number> {
-  return new Promise((r) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => r(p));
-    });
-  });
+/** n distinct free ports: all held open at once, so none repeats (ports picked one by one can come back twice). */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<net.Server>((r) => {
+      const s = net.createServer();
+      s.listen(0, '127.0.0.1', () => r(s));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
 }
 
 function get(port: number, path: string, host = '127.0.0.1'): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
@@ -144,10 +147,9 @@ interface RunningProxy {
 }
 
 /** `trellis proxy --static-config` from the compiled CLI (not under tsx); resolves at its ready line. */
-async function startProxy(name: string, workload: string, cfg: object, tls: Files, l7: boolean): Promise<RunningProxy> {
+async function startProxy(name: string, workload: string, cfg: object, tls: Files, l7: boolean, adminPort: number): Promise<RunningProxy> {
   const cfgPath = join(tls.dir, `${name}.json`);
   writeFileSync(cfgPath, JSON.stringify(cfg));
-  const adminPort = await freePort();
   const args = [...NODE_FLAGS, CLI, 'proxy', '--workload', workload, '--static-config', cfgPath, '--cert', tls.cert, '--key', tls.key, '--ca', tls.ca, '--metrics-port', '0', '--admin-port', String(adminPort), '--drain-timeout', '1s', '--log-level', 'warn'];
   if (l7) args.push('--inbound-l7', 'always');
   const t = start(`trellis ${name}`, process.execPath, args);
@@ -188,11 +190,12 @@ interface Env {
 }
 
 async function startChain(env: Env, resources: Resource[], l7: boolean): Promise<Chain> {
-  const ports: ChainPorts = { app: env.appPort, outA: await freePort(), inA: await freePort(), outB: await freePort(), inB: await freePort(), appA: await freePort() };
+  const [outA, inA, outB, inB, appA, adminA, adminB] = await freePorts(7);
+  const ports: ChainPorts = { app: env.appPort, outA, inA, outB, inB, appA };
   const cfg = chainConfigs(resources, ports, env.bundlePem);
-  const b = await startProxy('b', 'default/b', cfg.b, env.tlsB, l7);
+  const b = await startProxy('b', 'default/b', cfg.b, env.tlsB, l7, adminB);
   try {
-    const a = await startProxy('a', 'default/a', cfg.a, env.tlsA, l7);
+    const a = await startProxy('a', 'default/a', cfg.a, env.tlsA, l7, adminA);
     return { a, b, outPort: ports.outA };
   } catch (err) {
     await stop(b.tracked);
@@ -292,7 +295,8 @@ async function evidence(variant: Variant, chain: Chain, requests: number, spansB
   const fail = (why: string) => {
     throw new Error(`${variant}: ${why} (evidence: ${JSON.stringify(e)})`);
   };
-  if (variant === 'policies') {
+  const withPolicies = variant === 'policies' || variant === 'resilience';
+  if (withPolicies) {
     e.retryPolicy = retry ? { num_retries: retry.num_retries, retry_on: retry.retry_on } : undefined;
     e.circuitBreakers = cluster?.circuit_breakers?.thresholds?.[0];
     e.outlierDetection = cluster?.outlier_detection ? Object.keys(cluster.outlier_detection).length : 0;
@@ -303,10 +307,12 @@ async function evidence(variant: Variant, chain: Chain, requests: number, spansB
     if (!retry || Number(retry.num_retries?.value ?? retry.num_retries) !== 3) fail('route has no retry_policy with 3 retries in a\'s config dump');
     if (!cluster?.circuit_breakers) fail('cluster b has no circuit_breakers in a\'s config dump');
     if (!cluster?.outlier_detection) fail('cluster b has no outlier_detection in a\'s config dump');
-    if (!rlFilter) fail('b\'s inbound has no local_ratelimit filter in its config dump');
     if (!resilience?.outlier) fail('a\'s /resilience shows no outlier detector for cluster b');
     // The retry budget counts every first try: it must have seen the measured requests (its window is 10 s).
     if (!(Number(resilience?.budget?.requests) > 0)) fail('a\'s retry budget counted no requests');
+  }
+  if (variant === 'policies') {
+    if (!rlFilter) fail('b\'s inbound has no local_ratelimit filter in its config dump');
     // Every request crossed b's L7 stack (where the limiter sits): destination-side requests ~ what wrk completed
     // (wrk does not count the requests still in flight when it stops).
     if (!(Number(e.destinationRequests) >= 0.99 * requests)) fail(`b counted ${e.destinationRequests} requests at L7, wrk completed ${requests}`);
@@ -358,6 +364,7 @@ interface RunResult {
 }
 
 function resourcesOf(v: Variant, env: Env): Resource[] {
+  if (v === 'resilience') return policyResources().filter((r) => r.kind !== 'RateLimitPolicy');
   return v === 'policies' ? policyResources() : v === 'telemetry' ? telemetryResources(env.otlpPort) : [];
 }
 
@@ -392,6 +399,7 @@ const f3 = (n: number) => (Number.isFinite(n) ? n.toFixed(3) : 'n/a');
 
 const DESCRIBE: Record<Variant, string> = {
   base: 'no policies; minimal telemetry (metrics on: they cannot be turned off; tracing off; access log off); inbound auto (L4 pipe after mTLS)',
+  resilience: 'policies without the RateLimitPolicy: retries, connectionPool limits and outlierDetection on the route to b; inbound auto (stays L4)',
   l7: 'base, with the inbound parsing HTTP (`--inbound-l7 always`): what any inbound HTTP policy, such as a rate limit, switches on',
   policies: 'retries (attempts 3, retryOn 5xx,reset,connect-failure) + DestinationRule connectionPool limits (1e6) + outlierDetection on the route to b; RateLimitPolicy on b (total and per caller, 1e6/s); inbound auto (L7: the rate limit needs it)',
   telemetry: 'no policies; Mesh tracing to an OTLP/HTTP receiver at 1% sampling; access log off; metrics on',
@@ -408,7 +416,7 @@ function report(results: RunResult[], notes: string[]): string {
     }));
   const ratio = (v: Variant, against: Variant) => perRound(v, against, (r) => r.rps);
   const cpuRatio = (v: Variant, against: Variant) => perRound(v, against, (r) => r.cpuPer1k);
-  const vsL7 = (v: Variant) => VARIANTS.includes('l7') && v !== 'l7' && v !== 'base';
+  const vsL7 = (v: Variant) => VARIANTS.includes('l7') && v === 'policies';
   lines.push('| variant | what | median req/s | throughput / base (median of per-round ratios) | throughput / l7 | CPU s per 1,000 req (both proxies) | CPU per req / base | CPU per req / l7 | errors |');
   lines.push('|---|---|---|---|---|---|---|---|---|');
   for (const v of VARIANTS) {
@@ -424,6 +432,7 @@ function report(results: RunResult[], notes: string[]): string {
     lines.push(`- ${label}: ${f3(r)} of base, i.e. ${f2((1 - r) * 100)}% lost (target <= 10%): ${r >= 0.9 ? 'met' : 'MISSED'}; CPU per request ${f3(cpuRatio(v, 'base'))}x base`);
   };
   verdict('policies', 'Resilience policies (issue 5)');
+  verdict('resilience', 'Retries + circuit breaker + outlier detection, no rate limit (inbound stays L4)');
   if (VARIANTS.includes('policies') && VARIANTS.includes('l7')) {
     const r = ratio('policies', 'l7');
     lines.push(`  - against base with the inbound at L7 (the same parsing the rate limit needs): ${f3(r)}, ${f2((1 - r) * 100)}% lost: ${r >= 0.9 ? 'met' : 'MISSED'}; CPU per request ${f3(cpuRatio('policies', 'l7'))}x l7`);
@@ -474,7 +483,7 @@ async function main(): Promise<void> {
     };
     const idA = await ca.issue('default', 'a');
     const idB = await ca.issue('default', 'b');
-    const appPort = await freePort();
+    const [appPort] = await freePorts(1);
     app = (await startNginx({ dir, name: 'app' }, appConfig({ dir, name: 'app' }, appPort, BODY_BYTES), appPort)).tracked;
     const env: Env = { dir, appPort, tlsA: files('a', idA), tlsB: files('b', idB), bundlePem: idA.trustBundlePem, otlpPort: otlp.port };
 
