@@ -189,7 +189,19 @@ interface Env {
   otlpPort: number;
 }
 
+/** Ports are free when picked, but another job on the machine may take one before the proxy binds it: try again. */
 async function startChain(env: Env, resources: Resource[], l7: boolean): Promise<Chain> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startChainOnce(env, resources, l7);
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+      console.error(`  (a port was taken before a proxy bound it; starting the chain again: ${(err as Error).message.split('\n')[0]})`);
+    }
+  }
+}
+
+async function startChainOnce(env: Env, resources: Resource[], l7: boolean): Promise<Chain> {
   const [outA, inA, outB, inB, appA, adminA, adminB] = await freePorts(7);
   const ports: ChainPorts = { app: env.appPort, outA, inA, outB, inB, appA };
   const cfg = chainConfigs(resources, ports, env.bundlePem);
