@@ -66,6 +66,11 @@ class MeshAgent extends http.Agent {
     return s;
   }
 
+  /** One agent per pool key (one endpoint, identity and SNI): the name Node files its sockets under never varies. */
+  override getName(): string {
+    return '';
+  }
+
   /** True when a request now would wait for a connection (none free, per-endpoint limit reached). */
   wouldQueue(): boolean {
     if (this.open < this.maxSockets) return false;
@@ -83,8 +88,20 @@ function httpOptions(raw: Record<string, unknown> | undefined): { idleMs: number
   return { idleMs: idle !== undefined && idle > 0 ? idle : IDLE_MS, maxRequests: Number.isFinite(maxRequests) && maxRequests > 0 ? maxRequests : 0 };
 }
 
+interface AgentEntry {
+  agent: MeshAgent;
+  cluster: ClusterConfig;
+  ep: EndpointInfo;
+  caller?: WorkloadTls;
+  generation: number;
+  /** False once pruned or closed: a remembered entry is then looked up again. */
+  live: boolean;
+}
+
 export class UpstreamPool {
-  private agents = new Map<string, { agent: MeshAgent; cluster: ClusterConfig; ep: EndpointInfo; caller?: WorkloadTls; generation: number }>();
+  private agents = new Map<string, AgentEntry>();
+  /** What each endpoint object's last request looked up: the usual request skips building the key string. */
+  private lastByEndpoint = new WeakMap<EndpointInfo, { entry: AgentEntry; cluster: ClusterConfig; caller?: WorkloadTls; generation: number }>();
   private sessions = new Map<string, http2.ClientHttp2Session>();
   private closed = false;
 
@@ -95,15 +112,19 @@ export class UpstreamPool {
   }
 
   agent(cluster: ClusterConfig, ep: EndpointInfo, caller: WorkloadTls | undefined): http.Agent {
+    const last = this.lastByEndpoint.get(ep);
+    if (last !== undefined && last.entry.live && last.cluster === cluster && last.caller === caller && last.generation === (caller?.generation ?? 0)) return last.entry.agent;
     const k = this.key(cluster, ep, caller);
     let a = this.agents.get(k);
     if (!a) {
       const { idleMs, maxRequests } = httpOptions(this.opts.clusterRaw?.(cluster.name));
       const breaker = this.opts.breaker;
       const name = cluster.name;
-      a = { agent: new MeshAgent(cluster, ep, caller, idleMs, maxRequests, breaker && (() => breaker(name))), cluster, ep, caller, generation: caller?.generation ?? 0 };
+      a = { agent: new MeshAgent(cluster, ep, caller, idleMs, maxRequests, breaker && (() => breaker(name))), cluster, ep, caller, generation: caller?.generation ?? 0, live: true };
       this.agents.set(k, a);
     }
+    // The key is a function of these objects (and the caller's generation): the same ones find the same entry.
+    this.lastByEndpoint.set(ep, { entry: a, cluster, caller, generation: caller?.generation ?? 0 });
     return a.agent;
   }
 
@@ -150,6 +171,7 @@ export class UpstreamPool {
       const stale = a.caller !== undefined && a.caller.generation !== a.generation;
       if (stale || !alive(a.ep, a.cluster)) {
         this.agents.delete(k);
+        a.live = false;
         a.agent.keepSocketAlive = () => false;
         for (const list of Object.values(a.agent.freeSockets)) for (const sock of list ?? []) sock.destroy();
       }
@@ -159,7 +181,10 @@ export class UpstreamPool {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const a of this.agents.values()) a.agent.destroy();
+    for (const a of this.agents.values()) {
+      a.live = false;
+      a.agent.destroy();
+    }
     for (const s of this.sessions.values()) s.close();
     this.agents.clear();
     this.sessions.clear();
