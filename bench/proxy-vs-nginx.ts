@@ -1,5 +1,7 @@
 // Benchmark: a two-hop mTLS chain of Trellis proxies vs the same chain built from nginx vs direct traffic (latency at a fixed rate, proxy CPU, saturation, memory, node-mode cost per workload).
 // Usage: npm run build && node --import tsx bench/proxy-vs-nginx.ts [--seconds 15] [--rate 1000] [--rounds 3] [--sat-seconds 10]
+//        [--trellis-flags 'SET|SET...']: extra Trellis variants in the same run, each SET space-separated node flags and/or
+//        KEY=VALUE environment variables for both proxies (e.g. 'TRELLIS_PROXY_NODE_FLAGS=|--max-semi-space-size=2').
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
@@ -10,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createTestCa } from '../test/proxy/helpers/ca.js';
 import * as x from '../test/proxy/helpers/xds.js';
-import { installCleanup, start, stop, stopAll, type Tracked } from './children.js';
+import { installCleanup, noteDescendants, start, stop, stopAll, type Tracked } from './children.js';
 import { NGINX, appConfig, inboundConfig, outboundConfig, startNginx, type TlsFiles } from './nginx-chain.js';
 import { loadAverage, median, memorySum, totalCpuSeconds, type Memory } from './proc-stats.js';
 
@@ -27,6 +29,7 @@ const { values } = parseArgs({
     'node-workloads': { type: 'string' },
     'inbound-l7': { type: 'string' },
     json: { type: 'string' },
+    'trellis-flags': { type: 'string' },
   },
 });
 const SECONDS = Number(values.seconds ?? 15);
@@ -38,7 +41,10 @@ const FORTIO_CONNS = Number(values['fortio-connections'] ?? 8);
 const WARMUP = Number(values.warmup ?? 3);
 const NODE_WORKLOADS = Number(values['node-workloads'] ?? 10);
 const INBOUND_L7 = values['inbound-l7'] ?? 'auto';
-const VARIANTS = (values.variants ?? 'direct,nginx,trellis').split(',') as Variant[];
+const BASE_VARIANTS = (values.variants ?? 'direct,nginx,trellis').split(',');
+/** Extra Trellis variants: `trellis[SET]`, SET = node flags and KEY=VALUE env entries. */
+const FLAG_SETS = values['trellis-flags'] === undefined ? [] : values['trellis-flags'].split('|').map((x) => x.trim());
+const VARIANTS: Variant[] = [...BASE_VARIANTS, ...FLAG_SETS.map((f) => `trellis[${f}]`)];
 const BODY_BYTES = 1024;
 const SETTLE_MS = 2000;
 const FORTIO = process.env.FORTIO ?? 'fortio';
@@ -47,9 +53,23 @@ const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolea
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TRELLIS = join(ROOT, 'bin', 'trellis.js');
 
-type Variant = 'direct' | 'nginx' | 'trellis';
+/** direct, nginx, trellis, or trellis[SET] (see --trellis-flags). */
+type Variant = string;
 
-for (const v of VARIANTS) if (!['direct', 'nginx', 'trellis'].includes(v)) throw new Error(`--variants: unknown variant "${v}" (direct, nginx, trellis)`);
+/** A Trellis variant's extra node flags and environment. */
+function variantLaunch(v: Variant): { flags: string[]; env: Record<string, string> } {
+  const set = v.startsWith('trellis[') ? v.slice('trellis['.length, -1) : '';
+  const flags: string[] = [];
+  const env: Record<string, string> = {};
+  for (const tok of set.split(' ').filter(Boolean)) {
+    const eq = tok.indexOf('=');
+    if (!tok.startsWith('-') && eq > 0) env[tok.slice(0, eq)] = tok.slice(eq + 1);
+    else flags.push(tok);
+  }
+  return { flags, env };
+}
+
+for (const v of BASE_VARIANTS) if (!['direct', 'nginx', 'trellis'].includes(v)) throw new Error(`--variants: unknown variant "${v}" (direct, nginx, trellis)`);
 if (!VARIANTS.includes('direct')) throw new Error('--variants must include direct (added latency is measured against it)');
 for (const [k, n] of Object.entries({ SECONDS, RATE, ROUNDS, SAT_SECONDS, SAT_CONNS, FORTIO_CONNS, NODE_WORKLOADS })) {
   if (!Number.isFinite(n) || n < 0) throw new Error(`${k}: not a number`);
@@ -185,13 +205,16 @@ async function startNginxChain(env: Env, tag: string): Promise<Chain> {
 }
 
 /** Starts `trellis proxy` from the compiled CLI (not under tsx) and waits for its ready line. */
-async function startTrellis(env: Env, name: string, workloads: string[], cfg: object, tls: TlsFiles, mode?: 'node'): Promise<Tracked> {
+async function startTrellis(env: Env, name: string, workloads: string[], cfg: object, tls: TlsFiles, mode?: 'node', variant: Variant = 'trellis'): Promise<Tracked> {
   const cfgPath = join(env.dir, `${name}.json`);
   writeFileSync(cfgPath, JSON.stringify(cfg));
-  const args = [...NODE_FLAGS, TRELLIS, 'proxy', ...workloads.flatMap((w) => ['--workload', w]), '--static-config', cfgPath, '--cert', tls.cert, '--key', tls.key, '--ca', tls.ca, '--metrics-port', '0', '--admin-port', '0', '--drain-timeout', '1s'];
+  const launch = variantLaunch(variant);
+  const args = [...NODE_FLAGS, ...launch.flags, TRELLIS, 'proxy', ...workloads.flatMap((w) => ['--workload', w]), '--static-config', cfgPath, '--cert', tls.cert, '--key', tls.key, '--ca', tls.ca, '--metrics-port', '0', '--admin-port', '0', '--drain-timeout', '1s'];
   if (mode) args.push('--mode', mode);
   if (INBOUND_L7 !== 'auto') args.push('--inbound-l7', INBOUND_L7);
-  const t = start(`trellis ${name}`, process.execPath, args);
+  // Without node flags, run bin/trellis.js as a program, as an installed `trellis` runs (its shell line adds the proxy's V8 flags).
+  const asProgram = NODE_FLAGS.length + launch.flags.length === 0;
+  const t = start(`trellis ${name}`, asProgram ? TRELLIS : process.execPath, asProgram ? args.slice(1) : args, { env: { ...process.env, ...launch.env } });
   let err = '';
   t.proc.stderr!.on('data', (d) => (err = (err + d).slice(-4000)));
   await new Promise<void>((resolve, reject) => {
@@ -212,9 +235,14 @@ async function startTrellis(env: Env, name: string, workloads: string[], cfg: ob
   return t;
 }
 
-async function startTrellisChain(env: Env): Promise<Chain> {
+/** A proxy's processes: `trellis proxy` may run in a child node with its V8 flags (bin/trellis.js); both count. */
+function proxyPids(t: Tracked): number[] {
+  return [t.proc.pid!, ...noteDescendants(t)];
+}
+
+async function startTrellisChain(env: Env, variant: Variant): Promise<Chain> {
   const [outPort, inPort] = [await freePort(), await freePort()];
-  const inb = await startTrellis(env, 'b', ['default/b'], { listeners: [x.inboundListener('default/b', inPort, [{ appPort: env.appPort }])], clusters: [x.inboundCluster('default/b', env.appPort)] }, env.tlsB);
+  const inb = await startTrellis(env, 'b', ['default/b'], { listeners: [x.inboundListener('default/b', inPort, [{ appPort: env.appPort }])], clusters: [x.inboundCluster('default/b', env.appPort)] }, env.tlsB, undefined, variant);
   const c = x.outboundCluster('b', 80);
   const out = await startTrellis(
     env,
@@ -227,8 +255,10 @@ async function startTrellisChain(env: Env): Promise<Chain> {
       routes: [x.routeConfiguration('outbound|default/a', [{ name: 'b', domains: x.domainsFor('b', 80), routes: [{ name: 'default/b#0', cluster: c.name }] }])],
     },
     env.tlsA,
+    undefined,
+    variant,
   );
-  return { port: outPort, proxies: [[out.proc.pid!], [inb.proc.pid!]], processes: [out, inb] };
+  return { port: outPort, proxies: [proxyPids(out), proxyPids(inb)], processes: [out, inb] };
 }
 
 interface RunResult {
@@ -242,7 +272,7 @@ interface RunResult {
 
 async function runVariant(env: Env, variant: Variant, round: number): Promise<RunResult> {
   const chain: Chain =
-    variant === 'direct' ? { port: env.appPort, proxies: [], processes: [] } : variant === 'nginx' ? await startNginxChain(env, `r${round}`) : await startTrellisChain(env);
+    variant === 'direct' ? { port: env.appPort, proxies: [], processes: [] } : variant === 'nginx' ? await startNginxChain(env, `r${round}`) : await startTrellisChain(env, variant);
   try {
     await checkChain(chain.port);
     const idle = await idleMemory(chain.proxies);
@@ -281,7 +311,7 @@ async function nodeModeUss(env: Env, k: number): Promise<Memory> {
   };
   const t = await startTrellis(env, `node${k}`, ws, cfg, env.tlsA, 'node');
   try {
-    return (await idleMemory([[t.proc.pid!]]))[0];
+    return (await idleMemory([proxyPids(t)]))[0];
   } finally {
     await stop(t);
   }
