@@ -131,6 +131,17 @@ interface Opts {
   addr: string;
   token: string;
   services: number;
+  /** On-demand EDS (the proxy's default): the number of services this sidecar calls; 0 = subscribe every EDS cluster. */
+  calls: number;
+}
+
+/** The EDS names a sidecar subscribes: all of them, or (on demand) those of the `calls` services it calls, spread by index. */
+function edsSubscription(all: string[], i: number, calls: number): string[] {
+  if (calls <= 0 || calls >= all.length) return all;
+  const sorted = [...new Set(all)].sort();
+  const out = new Set<string>();
+  for (let j = 0; out.size < calls; j++) out.add(sorted[(i * 7 + j * 37 + Math.floor(j / sorted.length)) % sorted.length]);
+  return [...out];
 }
 
 /** One simulated sidecar: workload wl-<i> of service svc-<i % services>, with the proxy's subscription flow. */
@@ -189,7 +200,7 @@ function startClient(o: Opts, i: number): void {
     s.nonce = r.nonce;
     s.version = r.version;
     send(r.typeUrl); // ACK
-    if (r.typeUrl === CLUSTER_TYPE) resubscribe(ENDPOINT_TYPE, r.follow);
+    if (r.typeUrl === CLUSTER_TYPE) resubscribe(ENDPOINT_TYPE, edsSubscription(r.follow, i, o.calls));
     else if (r.typeUrl === LISTENER_TYPE) resubscribe(ROUTE_TYPE, r.follow);
   });
   stream.on('error', (e) => process.send?.({ error: `${name}: ${e.message}` }));
@@ -198,13 +209,13 @@ function startClient(o: Opts, i: number): void {
   send(SECRET_TYPE);
 }
 
-// argv: addr token from count services
-const [addr, token, from, count, services] = process.argv.slice(2);
+// argv: addr token from count services calls (0 = subscribe every EDS cluster)
+const [addr, token, from, count, services, calls] = process.argv.slice(2);
 let cpuAtGo: NodeJS.CpuUsage | undefined;
 process.on('message', (m: { go?: boolean; cpu?: boolean; exit?: boolean }) => {
   if (m.go) {
     cpuAtGo = process.cpuUsage();
-    for (let i = Number(from); i < Number(from) + Number(count); i++) startClient({ addr, token, services: Number(services) }, i);
+    for (let i = Number(from); i < Number(from) + Number(count); i++) startClient({ addr, token, services: Number(services), calls: Number(calls ?? 0) }, i);
   }
   if (m.cpu) {
     const u = process.cpuUsage(cpuAtGo);

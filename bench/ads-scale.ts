@@ -1,5 +1,6 @@
 // ADS scale benchmark: 1,000 simulated sidecars and 5,000 endpoints against one in-process control plane.
-// Run: node --import tsx bench/ads-scale.ts   (env CLIENTS, ENDPOINTS, SERVICES, CHANGES, WORKERS to resize; see bench/README.md)
+// Run: node --import tsx bench/ads-scale.ts   (env CLIENTS, ENDPOINTS, SERVICES, CHANGES, WORKERS to resize; CALLS or
+// SUBSCRIBE=all for the sidecars' EDS subscriptions; see bench/README.md)
 import { fork } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import inspector from 'node:inspector';
@@ -15,6 +16,10 @@ const ENDPOINTS = Number(process.env.ENDPOINTS ?? 5000);
 const CHANGES = Number(process.env.CHANGES ?? 20);
 const WORKERS = Number(process.env.WORKERS ?? 2);
 const SERVICES = Number(process.env.SERVICES ?? 200);
+// On-demand EDS (the proxy's default): each sidecar subscribes the endpoints of CALLS services; SUBSCRIBE=all: every one.
+const SUBSCRIBE_ALL = process.env.SUBSCRIBE === 'all';
+const CALLS = SUBSCRIBE_ALL ? 0 : Number(process.env.CALLS ?? 5);
+const edsName = (svc: number) => `outbound|8080||svc-${svc}.default.svc.cluster.local`;
 const TYPES = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -64,7 +69,7 @@ async function main(): Promise<void> {
   const workers = [];
   for (let w = 0; w < WORKERS; w++) {
     const n = Math.min(per, CLIENTS - w * per);
-    const args = [`127.0.0.1:${cp.grpcPort}`, token, String(w * per), String(n), String(SERVICES)];
+    const args = [`127.0.0.1:${cp.grpcPort}`, token, String(w * per), String(n), String(SERVICES), String(CALLS)];
     const child = fork(join(import.meta.dirname, 'ads-scale-client.ts'), args, { execArgv: ['--import', 'tsx'] });
     child.on('message', (m: { error?: string }) => m.error && console.error(m.error));
     workers.push(child);
@@ -113,6 +118,7 @@ async function main(): Promise<void> {
   }
   const latencies: number[] = [];
   const byType: Record<string, number[]> = { eds: [], rds: [] };
+  const edsReached: number[] = [];
   for (let i = 0; i < CHANGES; i++) {
     await sleep(300);
     const type = i % 2 === 0 ? ENDPOINT_TYPE : ROUTE_TYPE;
@@ -120,10 +126,14 @@ async function main(): Promise<void> {
     if (type === ENDPOINT_TYPE) await cp.store.apply([entry(i, 9000 + i)]);
     else await cp.store.apply([vs(`${6 + i}s`)]);
     const until = Date.now() + 20_000;
+    // An EDS change concerns the clients subscribed to that service's endpoints (all of them with SUBSCRIBE=all).
+    const resource = type === ENDPOINT_TYPE ? edsName(i % SERVICES) : undefined;
+    const expected = resource ? cp.ads.ackedSince(type, 0, resource).total : CLIENTS;
+    if (resource) edsReached.push(expected);
     // ACK times are recorded by the server as they arrive; the poll only decides when to stop waiting.
-    while (cp.ads.ackedSince(type, start).acked < CLIENTS && Date.now() < until) await sleep(20);
-    const r = cp.ads.ackedSince(type, start);
-    const ms = r.acked === CLIENTS ? r.lastAckAt - start : Number.NaN;
+    while (cp.ads.ackedSince(type, start, resource).acked < expected && Date.now() < until) await sleep(20);
+    const r = cp.ads.ackedSince(type, start, resource);
+    const ms = r.acked === expected && expected > 0 ? r.lastAckAt - start : Number.NaN;
     latencies.push(ms);
     byType[type === ENDPOINT_TYPE ? 'eds' : 'rds'].push(ms);
   }
@@ -149,6 +159,7 @@ async function main(): Promise<void> {
     ['change -> last client ACK, p99', `${p99} ms`, '<= 500 ms'],
     ['change -> last client ACK, median EDS / RDS', `${pct(byType.eds, 0.5)} / ${pct(byType.rds, 0.5)} ms`, ''],
     ['change -> last client ACK, each', latencies.join(', ') + ' ms', `${CHANGES} changes, EDS and RDS alternating`],
+    ['clients an EDS change reached (subscribers of that service)', edsReached.length ? `${Math.min(...edsReached)}-${Math.max(...edsReached)}` : '-', SUBSCRIBE_ALL ? 'SUBSCRIBE=all: every client' : `on demand: each client calls ${CALLS} services`],
     ['control-plane RSS after sync / after changes', `${mb(memSync.rss)} / ${mb(mem.rss)}`, '<= 300 MB'],
     ['control-plane peak RSS', mb(maxRss), ''],
     ['control-plane heap used / heap total / external (after changes)', `${mb(mem.heapUsed)} / ${mb(mem.heapTotal)} / ${mb(mem.external)}`, ''],
@@ -158,12 +169,12 @@ async function main(): Promise<void> {
   ];
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
-  const env = ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MAX_DELAY_MS', 'CLIENT_WINDOW', 'WORKERS'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]} `).join('');
+  const env = ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MAX_DELAY_MS', 'CLIENT_WINDOW', 'WORKERS', 'SUBSCRIBE', 'CALLS'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]} `).join('');
   console.log(`\nADS scale benchmark — node ${process.version}, command: ${env}CLIENTS=${CLIENTS} ENDPOINTS=${ENDPOINTS} SERVICES=${SERVICES} CHANGES=${CHANGES} node --import tsx bench/ads-scale.ts`);
   for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`);
   console.log(
     'RESULT ' +
-      JSON.stringify({ sync: synced ? initialSync : null, syncCpu: Math.round((syncCpu.user + syncCpu.system) / 1000), clientCpu, syncMB: Math.round(syncBytes / 1048576), p99, eds: pct(byType.eds, 0.5), rds: pct(byType.rds, 0.5), rssSync: Math.round(memSync.rss / 1048576), rss: Math.round(mem.rss / 1048576), peak: Math.round(maxRss / 1048576), load: [load0[0], load1[0]] }),
+      JSON.stringify({ subscribe: SUBSCRIBE_ALL ? 'all' : CALLS, sync: synced ? initialSync : null, syncCpu: Math.round((syncCpu.user + syncCpu.system) / 1000), clientCpu, syncMB: Math.round(syncBytes / 1048576), p99, eds: pct(byType.eds, 0.5), rds: pct(byType.rds, 0.5), rssSync: Math.round(memSync.rss / 1048576), rss: Math.round(mem.rss / 1048576), peak: Math.round(maxRss / 1048576), load: [load0[0], load1[0]] }),
   );
 
   for (const w of workers) w.send({ exit: true });

@@ -75,6 +75,8 @@ export class Registry {
    */
   private members: object = {};
   private membersKey = '';
+  /** The config-only instances of the previous view by content, reused by the next view while membership holds. */
+  private lastStatic: { members: object; byContent: Map<string, WorkloadInstance> } | undefined;
   readonly graceMs: number;
 
   constructor(opts: RegistryOptions = {}) {
@@ -213,6 +215,28 @@ export class Registry {
     return out;
   }
 
+  /**
+   * WorkloadEntry and ServiceEntry instances with their services. An instance equal to one of the previous view
+   * is the same object again: the compiler reuses a load assignment while its members are the same objects, so
+   * a config change elsewhere does not rebuild every assignment.
+   */
+  private staticInstances(view: StaticView, cached: boolean): WorkloadInstance[] {
+    const merge = (inst: WorkloadInstance) => ({ ...inst, services: mergeServices(inst, view.services) });
+    if (!cached) return view.instances.map(merge);
+    const prev = this.lastStatic?.members === this.members ? this.lastStatic.byContent : undefined;
+    const byContent = new Map<string, WorkloadInstance>();
+    const out = view.instances.map((inst) => {
+      const key = JSON.stringify(inst);
+      // Two equal instances stay two objects (callers may put instances in sets).
+      const reuse = byContent.has(key) ? undefined : prev?.get(key);
+      const m = reuse ?? merge(inst);
+      if (!byContent.has(key)) byContent.set(key, m);
+      return m;
+    });
+    this.lastStatic = { members: this.members, byContent };
+    return out;
+  }
+
   /** The Workload resource each registration entry names (its fields win over the proxy's), by identity. */
   private resourcesOf(metas: ProxyWorkloadMeta[]): (Resource | undefined)[] {
     return metas.map((m) => this.view.workloads.get(`${m.namespace || 'default'}/${m.name}`));
@@ -323,7 +347,7 @@ export class Registry {
       }
       workloads.push(w);
     }
-    vc.instances ??= view.instances.map((inst) => ({ ...inst, services: mergeServices(inst, services) }));
+    vc.instances ??= this.staticInstances(view, cached);
     for (const inst of vc.instances) workloads.push(inst);
     if (cached) this.byProxy = byProxy;
     return { services: resolveNamedTargetPorts(services, workloads), workloads };

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Resource } from '../../src/api/types.js';
 import { Registry } from '../../src/control/registry.js';
+import { forgetBuiltAssignments, loadAssignment } from '../../src/control/compile/endpoints.js';
 
 const res = (kind: string, name: string, spec: unknown, labels?: Record<string, string>): Resource => ({
   apiVersion: kind === 'Service' ? 'v1' : kind === 'Workload' ? 'trellis.dev/v1alpha1' : 'networking.istio.io/v1',
@@ -68,6 +69,17 @@ test('incremental registry snapshots equal a full rebuild (property)', () => {
               if (matches) assert.ok(w.services.includes(svc.fqdn), `${w.name} in ${svc.fqdn}`);
             }
           }
+          // Load assignments reused across snapshots equal ones built anew (and report the same notes).
+          const reused = snap.services.map((svc) => {
+            const notes: string[] = [];
+            return { cla: JSON.stringify(loadAssignment(`c|${svc.fqdn}`, snap, svc, svc.ports[0] ?? { port: 80, targetPort: 80, protocol: 'HTTP' }, undefined, notes)), notes };
+          });
+          forgetBuiltAssignments();
+          const fresh = snap.services.map((svc) => {
+            const notes: string[] = [];
+            return { cla: JSON.stringify(loadAssignment(`c|${svc.fqdn}`, snap, svc, svc.ports[0] ?? { port: 80, targetPort: 80, protocol: 'HTTP' }, undefined, notes)), notes };
+          });
+          assert.deepEqual(reused, fresh);
           for (let p = 0; p < 4; p++) {
             const full = r.fullRebuild().workloads.filter((w) => w.proxy?.id === `p-${p}`);
             assert.deepEqual(r.proxyWorkloads(`p-${p}`), full);

@@ -90,7 +90,35 @@ interface Ep {
   tls: 'mutual' | 'none';
 }
 
-/** A ClusterLoadAssignment for `clusterName`: members of `svc` matching `subsetLabels`, grouped by locality. */
+/** The last load assignment built per cluster (without a locality plan), with what it was built from. */
+interface LastBuilt {
+  /** Port and subset the assignment was built for. */
+  key: string;
+  /** The service's members, by identity: the registry hands out the same instance objects while they are unchanged. */
+  members: readonly WorkloadInstance[];
+  notes: string[];
+  internKey: string;
+  cla: Record<string, unknown>;
+}
+const lastBuilt = new Map<string, LastBuilt>();
+const LAST_BUILT_MAX = 50_000;
+
+/** Forgets every assignment kept for reuse (tests compare reuse with building anew). */
+export function forgetBuiltAssignments(): void {
+  lastBuilt.clear();
+}
+
+function sameRefs(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * A ClusterLoadAssignment for `clusterName`: members of `svc` matching `subsetLabels`, grouped by locality.
+ * Reused as it is while the service's members are the same instance objects: a push after one proxy registered
+ * rebuilt all 200 assignments (filter, sort, fingerprint) for one that changed.
+ */
 export function loadAssignment(
   clusterName: string,
   registry: RegistrySnapshot,
@@ -100,14 +128,41 @@ export function loadAssignment(
   notes?: EndpointNotes,
   plan?: LocalityPlan,
 ): Record<string, unknown> {
-  const members = serviceMembers(registry, svc)
+  const all = serviceMembers(registry, svc);
+  // A locality plan is made per caller (a fresh object): those assignments are built each time.
+  const key = plan ? '' : JSON.stringify([sp, subsetLabels ?? null]);
+  const last = plan ? undefined : lastBuilt.get(clusterName);
+  if (last && last.key === key && sameRefs(last.members, all)) {
+    for (const n of last.notes) notes?.push(n);
+    // Through the interner, so the object stays the one handed out while it is in use.
+    return loadAssignments.get(last.internKey, '', () => last.cla);
+  }
+  const own: string[] = [];
+  const built = buildLoadAssignment(clusterName, all, sp, subsetLabels, own, plan);
+  for (const n of own) notes?.push(n);
+  if (!plan) {
+    if (lastBuilt.size >= LAST_BUILT_MAX) lastBuilt.clear();
+    lastBuilt.set(clusterName, { key, members: all, notes: own, internKey: built.internKey, cla: built.cla });
+  }
+  return built.cla;
+}
+
+function buildLoadAssignment(
+  clusterName: string,
+  all: readonly WorkloadInstance[],
+  sp: ServicePort,
+  subsetLabels: Record<string, string> | undefined,
+  notes: string[],
+  plan: LocalityPlan | undefined,
+): { internKey: string; cla: Record<string, unknown> } {
+  const members = all
     .filter((w) => labelsMatch(subsetLabels, w.labels))
     .sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1));
   const groups = new Map<string, { locality: Record<string, string>; src: WorkloadInstance['locality']; eps: Ep[] }>();
   const seen = new Set<string>();
   for (const w of members) {
     if (isIP(w.address) === 0) {
-      notes?.push(`endpoint ${w.namespace}/${w.name} of ${clusterName} skipped: address "${w.address}" is not an IP literal`);
+      notes.push(`endpoint ${w.namespace}/${w.name} of ${clusterName} skipped: address "${w.address}" is not an IP literal`);
       continue;
     }
     const targetPort = targetPortOf(w, sp);
@@ -153,7 +208,7 @@ interface Group {
 }
 
 /** The CLA object for this content: the one handed out before when nothing changed, else a new one. */
-function intern(clusterName: string, groups: Group[]): Record<string, unknown> {
+function intern(clusterName: string, groups: Group[]): { internKey: string; cla: Record<string, unknown> } {
   // Every field the CLA carries must be in the fingerprint, or a change to it would not reach the proxies.
   // Keyed by content, not only by name: callers in different localities see the same cluster differently.
   const h = createHash('sha1').update(clusterName);
@@ -163,7 +218,8 @@ function intern(clusterName: string, groups: Group[]): Record<string, unknown> {
     for (const e of g.eps)
       h.update(`\u0002${e.address}\u0000${e.port}\u0000${e.hostname}\u0000${e.health}\u0000${e.workload}\u0000${e.identity}\u0000${e.targetPort}\u0000${e.tls}`);
   }
-  return loadAssignments.get(`${clusterName}\n${h.digest('base64')}`, '', () => ({
+  const internKey = `${clusterName}\n${h.digest('base64')}`;
+  const cla = loadAssignments.get(internKey, '', () => ({
     cluster_name: clusterName,
     endpoints: groups.map((g) => ({
       locality: g.locality,
@@ -176,4 +232,5 @@ function intern(clusterName: string, groups: Group[]): Record<string, unknown> {
       ...(g.priority > 0 ? { priority: g.priority } : {}),
     })),
   }));
+  return { internKey, cla };
 }
