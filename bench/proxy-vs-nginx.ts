@@ -1,7 +1,7 @@
 // Benchmark: a two-hop mTLS chain of Trellis proxies vs the same chain built from nginx vs direct traffic (latency at a fixed rate, proxy CPU, saturation, memory, node-mode cost per workload).
 // Usage: npm run build && node --import tsx bench/proxy-vs-nginx.ts [--seconds 15] [--rate 1000] [--rounds 3] [--sat-seconds 10]
 //        [--trellis-flags 'SET|SET...']: extra Trellis variants in the same run, each SET space-separated node flags and/or
-//        KEY=VALUE environment variables for both proxies (e.g. 'TRELLIS_PROXY_NODE_FLAGS=|--max-semi-space-size=2').
+//        KEY=VALUE environment variables for both proxies (e.g. 'TRELLIS_PROXY_NODE_FLAGS=|--max-semi-space-size=2'), or bin=PATH: another build's bin/trellis.js.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
@@ -56,17 +56,19 @@ const TRELLIS = join(ROOT, 'bin', 'trellis.js');
 /** direct, nginx, trellis, or trellis[SET] (see --trellis-flags). */
 type Variant = string;
 
-/** A Trellis variant's extra node flags and environment. */
-function variantLaunch(v: Variant): { flags: string[]; env: Record<string, string> } {
+/** A Trellis variant's extra node flags and environment; `bin=PATH` runs another build's bin/trellis.js (before/after comparisons). */
+function variantLaunch(v: Variant): { flags: string[]; env: Record<string, string>; bin: string } {
   const set = v.startsWith('trellis[') ? v.slice('trellis['.length, -1) : '';
   const flags: string[] = [];
   const env: Record<string, string> = {};
+  let bin = TRELLIS;
   for (const tok of set.split(' ').filter(Boolean)) {
     const eq = tok.indexOf('=');
-    if (!tok.startsWith('-') && eq > 0) env[tok.slice(0, eq)] = tok.slice(eq + 1);
+    if (tok.startsWith('bin=')) bin = tok.slice(4);
+    else if (!tok.startsWith('-') && eq > 0) env[tok.slice(0, eq)] = tok.slice(eq + 1);
     else flags.push(tok);
   }
-  return { flags, env };
+  return { flags, env, bin };
 }
 
 for (const v of BASE_VARIANTS) if (!['direct', 'nginx', 'trellis'].includes(v)) throw new Error(`--variants: unknown variant "${v}" (direct, nginx, trellis)`);
@@ -209,12 +211,12 @@ async function startTrellis(env: Env, name: string, workloads: string[], cfg: ob
   const cfgPath = join(env.dir, `${name}.json`);
   writeFileSync(cfgPath, JSON.stringify(cfg));
   const launch = variantLaunch(variant);
-  const args = [...NODE_FLAGS, ...launch.flags, TRELLIS, 'proxy', ...workloads.flatMap((w) => ['--workload', w]), '--static-config', cfgPath, '--cert', tls.cert, '--key', tls.key, '--ca', tls.ca, '--metrics-port', '0', '--admin-port', '0', '--drain-timeout', '1s'];
+  const args = [...NODE_FLAGS, ...launch.flags, launch.bin, 'proxy', ...workloads.flatMap((w) => ['--workload', w]), '--static-config', cfgPath, '--cert', tls.cert, '--key', tls.key, '--ca', tls.ca, '--metrics-port', '0', '--admin-port', '0', '--drain-timeout', '1s'];
   if (mode) args.push('--mode', mode);
   if (INBOUND_L7 !== 'auto') args.push('--inbound-l7', INBOUND_L7);
   // Without node flags, run bin/trellis.js as a program, as an installed `trellis` runs (its shell line adds the proxy's V8 flags).
   const asProgram = NODE_FLAGS.length + launch.flags.length === 0;
-  const t = start(`trellis ${name}`, asProgram ? TRELLIS : process.execPath, asProgram ? args.slice(1) : args, { env: { ...process.env, ...launch.env } });
+  const t = start(`trellis ${name}`, asProgram ? launch.bin : process.execPath, asProgram ? args.slice(1) : args, { env: { ...process.env, ...launch.env } });
   let err = '';
   t.proc.stderr!.on('data', (d) => (err = (err + d).slice(-4000)));
   await new Promise<void>((resolve, reject) => {
