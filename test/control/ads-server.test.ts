@@ -308,3 +308,33 @@ test('ADS: a large EDS response goes in parts; the last part ACKed syncs, a reje
     await new Promise<void>((r) => server.tryShutdown(() => r()));
   }
 });
+
+test('ADS (on-demand EDS): a change to an assignment nobody on the stream requested sends nothing; ackedSince counts that name\'s subscribers', async () => {
+  const t = await setup();
+  try {
+    const c1 = t.client('p1');
+    const c2 = t.client('p2');
+    for (const [c, n] of [[c1, 'a'], [c2, 'b']] as const) {
+      c.request({ type: ENDPOINT_TYPE, names: [n] });
+      const r = await c.next();
+      assert.deepEqual(names(r), [n]);
+      c.ack(r, [n]);
+    }
+    const since = Date.now();
+    t.world.endpoints.b = '10.0.0.7';
+    t.ads.trigger();
+    const r2 = await c2.next();
+    assert.deepEqual(names(r2), ['b']);
+    c2.ack(r2, ['b']);
+    assert.ok(await c1.none(300), 'p1 asked only for a: nothing sent');
+    assert.deepEqual(
+      { b: t.ads.ackedSince(ENDPOINT_TYPE, since, 'b').total, a: t.ads.ackedSince(ENDPOINT_TYPE, 0, 'a').total, all: t.ads.ackedSince(ENDPOINT_TYPE, 0).total },
+      { b: 1, a: 1, all: 2 },
+    );
+    // The ACK is processed asynchronously: wait for it (bounded).
+    for (const end = Date.now() + 5000; t.ads.ackedSince(ENDPOINT_TYPE, since, 'b').acked < 1 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(t.ads.ackedSince(ENDPOINT_TYPE, since, 'b').acked, 1);
+  } finally {
+    await t.close();
+  }
+});
