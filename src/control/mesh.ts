@@ -1,8 +1,8 @@
 // Mesh-wide settings resolved from the Mesh resource, defaults applied.
 import type { Resource } from '../api/types.js';
 import { rootNamespaces, trustDomainOf } from '../api/names.js';
-import { parseDurationSeconds } from '../api/duration.js';
-import type { MeshSettings } from './model.js';
+import { parseDuration, parseDurationSeconds } from '../api/duration.js';
+import type { MeshDefaults, MeshSettings, PathNormalization } from './model.js';
 
 /** spec.tracing with an endpoint turns tracing on; sampling is a percentage (default 1). */
 function tracingOf(t: { endpoint?: unknown; sampling?: unknown } | undefined): Pick<MeshSettings, 'tracing'> {
@@ -35,6 +35,57 @@ function retryBudgetOf(rb: { retryRatio?: unknown; minRetriesPerSecond?: unknown
   };
 }
 
+/** A duration as written when it parses (validation reports the rest); undefined otherwise. */
+function durationText(v: unknown): string | undefined {
+  return typeof v === 'string' && parseDuration(v) !== undefined ? v.trim() : undefined;
+}
+
+/**
+ * retryOn for mesh default retries: as written, minus `non-idempotent` (the defaults retry idempotent requests only;
+ * validation warns about the token, TRL0402).
+ */
+function defaultRetryOn(v: unknown): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  const kept = v.split(',').map((x) => x.trim()).filter((x) => x && x !== 'non-idempotent');
+  return kept.length > 0 ? kept.join(',') : undefined;
+}
+
+/** spec.defaults.{timeout,connectTimeout,idleTimeout,retries}; fields left out stay out (built-in behaviour). */
+function defaultsOf(d: Record<string, any> | undefined): Pick<MeshSettings, 'defaults'> {
+  if (!d || typeof d !== 'object') return {};
+  const out: MeshDefaults = {};
+  const timeout = durationText(d.timeout);
+  const connectTimeout = durationText(d.connectTimeout);
+  const idleTimeout = durationText(d.idleTimeout);
+  if (timeout !== undefined) out.timeout = timeout;
+  // A zero connect or idle timeout means nothing useful to a connection pool: left to the built-in value.
+  if (connectTimeout !== undefined && parseDuration(connectTimeout)! > 0) out.connectTimeout = connectTimeout;
+  if (idleTimeout !== undefined && parseDuration(idleTimeout)! > 0) out.idleTimeout = idleTimeout;
+  const r = d.retries;
+  if (r && typeof r === 'object') {
+    const attempts = num(r.attempts);
+    if (attempts !== undefined && attempts > 0) {
+      const perTryTimeout = durationText(r.perTryTimeout);
+      const retryOn = defaultRetryOn(r.retryOn);
+      out.retries = { attempts: Math.floor(attempts), ...(perTryTimeout ? { perTryTimeout } : {}), ...(retryOn ? { retryOn } : {}) };
+    }
+  }
+  return Object.keys(out).length > 0 ? { defaults: out } : {};
+}
+
+/** spec.accessLog: a block turns logging on unless `enabled: false`; format json unless text; path default stdout. */
+function accessLogOf(a: Record<string, any> | undefined): Pick<MeshSettings, 'accessLog'> {
+  if (!a || typeof a !== 'object') return {};
+  const path = typeof a.path === 'string' && a.path.trim() !== '' && a.path.trim() !== '-' ? a.path.trim() : undefined;
+  return { accessLog: { enabled: a.enabled !== false, format: a.format === 'text' ? 'text' : 'json', ...(path ? { path } : {}) } };
+}
+
+const NORMALIZATIONS: readonly PathNormalization[] = ['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'];
+
+function pathNormalizationOf(v: unknown): Pick<MeshSettings, 'pathNormalization'> {
+  return typeof v === 'string' && (NORMALIZATIONS as readonly string[]).includes(v) ? { pathNormalization: v as PathNormalization } : {};
+}
+
 export function meshSettings(resources: readonly Resource[]): MeshSettings {
   const mesh = resources.find((r) => r.kind === 'Mesh');
   const ttl = parseDurationSeconds(mesh?.spec?.certificateTTL);
@@ -44,5 +95,8 @@ export function meshSettings(resources: readonly Resource[]): MeshSettings {
     certificateTtlSeconds: ttl && ttl > 0 ? ttl : 86400,
     ...tracingOf(mesh?.spec?.tracing),
     ...retryBudgetOf(mesh?.spec?.defaults?.retryBudget),
+    ...defaultsOf(mesh?.spec?.defaults),
+    ...accessLogOf(mesh?.spec?.accessLog),
+    ...pathNormalizationOf(mesh?.spec?.pathNormalization),
   };
 }

@@ -75,6 +75,29 @@ export interface MeshSettings {
    * Absent when the Mesh sets none: proxies then apply the same defaults themselves.
    */
   retryBudget?: { retryRatio: number; minRetriesPerSecond: number; ttl: string };
+  /**
+   * Mesh spec.defaults (besides retryBudget) as duration text, for routes and clusters that set none; each absent when
+   * the Mesh leaves it out (then routes have no timeout and no retries, clusters connect within 10s and the proxy's
+   * pool closes idle connections after 4s).
+   */
+  defaults?: MeshDefaults;
+  /**
+   * Mesh spec.accessLog: absent when the Mesh has no accessLog block (then only a proxy's own flag logs). `enabled`
+   * false is an explicit "off" that also overrides `trellis up`'s default log.
+   */
+  accessLog?: { enabled: boolean; format: 'json' | 'text'; path?: string };
+  /** Mesh spec.pathNormalization; absent = MERGE_SLASHES (Trellis's default). */
+  pathNormalization?: PathNormalization;
+}
+
+export type PathNormalization = 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
+
+export interface MeshDefaults {
+  timeout?: string;
+  connectTimeout?: string;
+  idleTimeout?: string;
+  /** Default route retries; retryOn never holds `non-idempotent` (mesh defaults retry idempotent requests only). */
+  retries?: { attempts: number; perTryTimeout?: string; retryOn?: string };
 }
 
 /** Who is asking for config. */

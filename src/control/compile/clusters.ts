@@ -62,6 +62,8 @@ export interface OutboundClusterOptions {
    * destination's budget; absent, the proxy applies the same defaults (20% + 10/s over 10 s).
    */
   retryBudget?: MeshSettings['retryBudget'];
+  /** The Mesh's defaults: connectTimeout and idleTimeout apply where the DestinationRule's connectionPool sets none. */
+  meshDefaults?: MeshSettings['defaults'];
 }
 
 /** One outbound EDS cluster `outbound|port|subset|fqdn` with its DestinationRule policy applied. */
@@ -74,7 +76,7 @@ export function outboundCluster(o: OutboundClusterOptions): Record<string, unkno
     name,
     type: 'EDS',
     eds_cluster_config: { eds_config: { ads: {} }, service_name: name },
-    connect_timeout: duration(pool?.tcp?.connectTimeout) ?? DEFAULT_CONNECT_TIMEOUT,
+    connect_timeout: duration(pool?.tcp?.connectTimeout) ?? duration(o.meshDefaults?.connectTimeout) ?? DEFAULT_CONNECT_TIMEOUT,
     lb_policy: policy,
   };
   if (policy === 'RING_HASH') {
@@ -98,7 +100,7 @@ export function outboundCluster(o: OutboundClusterOptions): Record<string, unkno
   if (pool?.http?.maxRetries !== undefined) thresholds.max_retries = { value: pool.http.maxRetries };
   if (Object.keys(thresholds).length > 0) cluster.circuit_breakers = { thresholds: [{ priority: 'DEFAULT', ...thresholds }] };
   const http: Record<string, unknown> = {};
-  const idle = duration(pool?.http?.idleTimeout);
+  const idle = duration(pool?.http?.idleTimeout) ?? duration(o.meshDefaults?.idleTimeout);
   if (idle) http.idle_timeout = idle;
   if (pool?.http?.maxRequestsPerConnection) http.max_requests_per_connection = { value: pool.http.maxRequestsPerConnection };
   if (Object.keys(http).length > 0) cluster.common_http_protocol_options = http;

@@ -16,10 +16,11 @@ import {
   refOf,
 } from './spec.js';
 import {
-  NO_TIMEOUT,
   applyHeaderEdits,
   clusterSpecifier,
   mirrorPolicy,
+  routeRetryPolicy,
+  routeTimeout,
   type WeightedDestination,
 } from './route-parts.js';
 import { duration, escapeRegex } from './util.js';
@@ -61,7 +62,7 @@ interface Candidate {
   name: string;
   match: Record<string, unknown>;
   rank: number[]; // larger sorts first
-  rule: { filters?: GatewayFilter[]; backendRefs?: BackendRef[]; timeouts?: { request?: string; backendRequest?: string } };
+  rule: { filters?: GatewayFilter[]; backendRefs?: BackendRef[]; timeouts?: { request?: string; backendRequest?: string }; retry?: unknown };
   kind: string;
   ns: string;
 }
@@ -201,7 +202,10 @@ function buildRoute(
     } else {
       const a: Record<string, unknown> = { ...clusterSpecifier(dests, route) };
       const t = c.rule.timeouts;
-      a.timeout = duration(t?.request) ?? duration(t?.backendRequest) ?? NO_TIMEOUT;
+      a.timeout = routeTimeout(ctx.mesh, duration(t?.request) ? t?.request : t?.backendRequest);
+      // Gateway API `retry` is not compiled yet; a rule that sets it does not get the Mesh's default retries either.
+      const retry = c.rule.retry === undefined ? routeRetryPolicy(ctx.mesh, undefined) : undefined;
+      if (retry) a.retry_policy = retry;
       const rw = filters.find((f) => f.type === 'URLRewrite')?.urlRewrite;
       if (rw?.hostname) a.host_rewrite_literal = rw.hostname;
       Object.assign(a, pathRewrite(rw?.path, matchedPrefix));

@@ -51,7 +51,7 @@ function addOutbound(
   subset: string | undefined,
 ): void {
   const { policy, dr, drRef } = ctx.policy(svc, port.port, subset);
-  const built = outboundCluster({ svc, port, subset, policy, destinationRule: drRef, proxyless: ctx.caller.proxyless, retryBudget: input.mesh.retryBudget });
+  const built = outboundCluster({ svc, port, subset, policy, destinationRule: drRef, proxyless: ctx.caller.proxyless, retryBudget: input.mesh.retryBudget, meshDefaults: input.mesh.defaults });
   const name = built.name as string;
   if (snap[CLUSTER_TYPE][name]) return;
   snap[CLUSTER_TYPE][name] = sharedObjects.get(`cluster\n${JSON.stringify(built)}`, '', () => built);

@@ -7,6 +7,7 @@ import { compileAuthorization, compileJwtAuthn } from './authz/index.js';
 import { compileRateLimits } from './ratelimit/index.js';
 import { effectiveMtls } from './peer-auth.js';
 import { FAULT_FILTER, NO_TIMEOUT } from './route-parts.js';
+import { accessLogMetadata, hcmAccessLog, pathNormalizationFields } from './hcm-options.js';
 import { memo } from './memo.js';
 import { type Res, type WorkloadSpec, nsOf, ofKind as ofKindShared } from './spec.js';
 import { trellisMetadata } from './util.js';
@@ -43,12 +44,14 @@ export function outboundListener(w: WorkloadInstance, routeName: string, mesh?: 
     rds: { route_config_name: routeName, config_source: { ads: {} } },
     http_filters: [faultFilter(), routerFilter()],
     ...(mesh?.tracing ? { tracing: hcmTracing(mesh.tracing) } : {}),
+    ...pathNormalizationFields(mesh?.pathNormalization),
+    ...hcmAccessLog(mesh, 'outbound'),
   };
   return {
     name,
     address: socket('127.0.0.1', w.proxy?.outboundPort ?? 15001),
     filter_chains: [{ filters: [{ name: HCM_FILTER, typed_config: packAny(HCM_TYPE, hcm) }] }],
-    metadata: trellisMetadata({ workload: workloadRef(w), direction: 'outbound' }),
+    metadata: trellisMetadata({ workload: workloadRef(w), direction: 'outbound', ...accessLogMetadata(mesh) }),
   };
 }
 
@@ -90,7 +93,7 @@ function securityFilters(resources: Res[], mesh: MeshSettings, w: WorkloadInstan
   return [...(jwt ? [jwt] : []), ...authz.filters, ...(rateLimit ? [rateLimit] : [])];
 }
 
-function inboundFilter(w: WorkloadInstance, appPort: number, protocol: PortProtocol, security: object[]): object {
+function inboundFilter(mesh: MeshSettings, w: WorkloadInstance, appPort: number, protocol: PortProtocol, security: object[]): object {
   const cluster = inboundClusterName(appPort, w.namespace, w.name);
   if (!isHttpProtocol(protocol)) {
     return { name: TCP_PROXY_FILTER, typed_config: packAny(TCP_PROXY_TYPE, { stat_prefix: cluster, cluster }) };
@@ -108,6 +111,8 @@ function inboundFilter(w: WorkloadInstance, appPort: number, protocol: PortProto
       ],
     },
     http_filters: [...security, routerFilter()],
+    ...pathNormalizationFields(mesh.pathNormalization),
+    ...hcmAccessLog(mesh, 'inbound'),
   };
   return { name: HCM_FILTER, typed_config: packAny(HCM_TYPE, hcm) };
 }
@@ -120,7 +125,7 @@ export function inboundListener(resources: Res[], mesh: MeshSettings, w: Workloa
     const protocol = portProtocol(p);
     const mtls = effectiveMtls(resources, mesh, w, p.port);
     const metadata = trellisMetadata({ mtls: mtls.mode, decidedBy: mtls.decidedBy, protocol });
-    const filters = [inboundFilter(w, p.port, protocol, security)];
+    const filters = [inboundFilter(mesh, w, p.port, protocol, security)];
     if (mtls.mode !== 'DISABLE') {
       chains.push({
         name: `${p.port}|tls`,
@@ -143,7 +148,7 @@ export function inboundListener(resources: Res[], mesh: MeshSettings, w: Workloa
     name: `inbound|${workloadRef(w)}`,
     address: socket(w.address, w.proxy?.inboundPort ?? 15006),
     filter_chains: chains,
-    metadata: trellisMetadata({ workload: workloadRef(w), direction: 'inbound' }),
+    metadata: trellisMetadata({ workload: workloadRef(w), direction: 'inbound', ...accessLogMetadata(mesh) }),
   };
 }
 

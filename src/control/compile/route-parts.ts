@@ -1,6 +1,7 @@
 // Building blocks shared by the route compilers: matchers, header edits, weighted destinations, fault, retries, mirrors.
 import { FAULT_TYPE } from '../../xds/protos.js';
 import { pack as packAny } from './pack.js';
+import type { MeshSettings } from '../model.js';
 import type { HTTPFaultInjection, HTTPRetry, HeaderOps, StringMatch } from './spec.js';
 import { duration, fractionalPercent, integerWeights } from './util.js';
 
@@ -160,6 +161,23 @@ export function mirrorPolicy(cluster: string, pct: number | undefined): Record<s
 
 /** A route with no timeout: set explicitly so no proxy applies a hidden default. */
 export const NO_TIMEOUT = { seconds: 0 };
+
+/**
+ * A RouteAction's timeout: the route's own when it sets one (0s included: no timeout), else the Mesh's
+ * defaults.timeout, else none.
+ */
+export function routeTimeout(mesh: MeshSettings, own: string | undefined): object {
+  return duration(own) ?? duration(mesh.defaults?.timeout) ?? NO_TIMEOUT;
+}
+
+/**
+ * A RouteAction's retry policy: the route's own when it sets a retries block (attempts 0 included: no retries), else
+ * the Mesh's defaults.retries (whose retryOn never allows non-idempotent methods), else none.
+ */
+export function routeRetryPolicy(mesh: MeshSettings, own: HTTPRetry | undefined): Record<string, unknown> | undefined {
+  if (own !== undefined && own !== null) return retryPolicy(own);
+  return retryPolicy(mesh.defaults?.retries);
+}
 
 /** Every cluster name a route refers to (route target, weighted entries, mirrors). */
 export function clustersOfRoute(route: Record<string, any>): string[] {

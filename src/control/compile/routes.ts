@@ -3,7 +3,7 @@ import type { ServiceInfo, ServicePort } from '../model.js';
 import { gatewayRoutes, gatewayRoutesFor } from './gateway-routes.js';
 import { outboundClusterName } from './hosts.js';
 import type { RouteContext } from './route-context.js';
-import { NO_TIMEOUT } from './route-parts.js';
+import { routeRetryPolicy, routeTimeout } from './route-parts.js';
 import { refOf } from './spec.js';
 import { trafficSplitRoutes, trafficSplitsFor } from './split-routes.js';
 import { trellisMetadata } from './util.js';
@@ -18,7 +18,9 @@ export interface ServiceRoutes {
 
 /** The route a service port gets when nothing configures it: everything to `outbound|port||fqdn`. */
 export function defaultRoute(ctx: RouteContext, svc: ServiceInfo, port: ServicePort): object {
-  const action: Record<string, unknown> = { cluster: outboundClusterName(port.port, undefined, svc.fqdn), timeout: NO_TIMEOUT };
+  const action: Record<string, unknown> = { cluster: outboundClusterName(port.port, undefined, svc.fqdn), timeout: routeTimeout(ctx.mesh, undefined) };
+  const retry = routeRetryPolicy(ctx.mesh, undefined);
+  if (retry) action.retry_policy = retry;
   const hp = ctx.hashPolicyFor(svc, port.port, undefined);
   if (hp.length > 0) action.hash_policy = hp;
   return { name: 'default', match: { prefix: '/' }, route: action };

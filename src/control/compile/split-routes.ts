@@ -2,7 +2,7 @@
 import type { ServiceInfo, ServicePort } from '../model.js';
 import type { RouteContext } from './route-context.js';
 import { type Res, type TrafficSplitSpec, nsOf, ofKind, refOf } from './spec.js';
-import { NO_TIMEOUT, clusterSpecifier } from './route-parts.js';
+import { clusterSpecifier, routeRetryPolicy, routeTimeout } from './route-parts.js';
 import { parseQuantity } from './util.js';
 
 export type TS = Res<TrafficSplitSpec>;
@@ -26,7 +26,10 @@ export function trafficSplitRoutes(ctx: RouteContext, ts: TS, svc: ServiceInfo, 
     route.direct_response = { status: 500 };
     return [route];
   }
-  const a: Record<string, unknown> = { ...clusterSpecifier(dests, route), timeout: NO_TIMEOUT };
+  // SMI TrafficSplit has no timeout or retry fields: the Mesh's defaults apply.
+  const a: Record<string, unknown> = { ...clusterSpecifier(dests, route), timeout: routeTimeout(ctx.mesh, undefined) };
+  const retry = routeRetryPolicy(ctx.mesh, undefined);
+  if (retry) a.retry_policy = retry;
   const hp = ctx.hashPolicyFor(dests[0].svc, dests[0].port, undefined);
   if (hp.length > 0) a.hash_policy = hp;
   route.route = a;

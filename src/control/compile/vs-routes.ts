@@ -4,17 +4,17 @@ import type { RouteContext } from './route-context.js';
 import { type HTTPMatchRequest, type Res, type VSHttpRoute, type VirtualServiceSpec, nsOf, ofKind, refOf } from './spec.js';
 import {
   FAULT_FILTER,
-  NO_TIMEOUT,
   applyHeaderEdits,
   clusterSpecifier,
   faultConfig,
   headerMatcher,
   mirrorPolicy,
   queryMatcher,
-  retryPolicy,
+  routeRetryPolicy,
+  routeTimeout,
   type WeightedDestination,
 } from './route-parts.js';
-import { duration, labelsMatch } from './util.js';
+import { labelsMatch } from './util.js';
 
 export type VS = Res<VirtualServiceSpec>;
 
@@ -106,8 +106,8 @@ function action(
     response: t.d.headers?.response,
   }));
   const a: Record<string, unknown> = { ...clusterSpecifier(dests, route) };
-  a.timeout = duration(r.timeout) ?? NO_TIMEOUT;
-  const retry = retryPolicy(r.retries);
+  a.timeout = routeTimeout(ctx.mesh, r.timeout);
+  const retry = routeRetryPolicy(ctx.mesh, r.retries);
   if (retry) a.retry_policy = retry;
   if (r.rewrite?.uri !== undefined) a.prefix_rewrite = r.rewrite.uri;
   else if (r.rewrite?.uriRegexRewrite?.match !== undefined)
