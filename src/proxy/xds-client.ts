@@ -82,6 +82,7 @@ export class XdsClient extends EventEmitter {
   private readonly log: NonNullable<XdsClientOptions['log']>;
   /** Subscribe every EDS cluster's endpoints (else on demand). */
   private readonly edsAll: boolean;
+  private readonly onDemand = () => this.resubscribe(ENDPOINT_TYPE, this.edsSubscription());
 
   constructor(private readonly opts: XdsClientOptions) {
     super();
@@ -96,7 +97,7 @@ export class XdsClient extends EventEmitter {
     this.edsAll = (opts.eds ?? (process.env.TRELLIS_EDS === 'all' ? 'all' : 'on-demand')) === 'all';
     if (!this.edsAll) {
       opts.store.setOnDemand(opts.warm ?? []);
-      opts.store.on('demand', () => this.resubscribe(ENDPOINT_TYPE, this.edsSubscription()));
+      opts.store.on('demand', this.onDemand);
     }
     for (const t of [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE]) {
       this.status.set(t, { version: '', nonce: '', names: t === SECRET_TYPE ? ['ROOTCA'] : [], state: 'PENDING' });
@@ -109,6 +110,7 @@ export class XdsClient extends EventEmitter {
 
   close(): void {
     this.closed = true;
+    this.opts.store.off('demand', this.onDemand);
     clearTimeout(this.timer);
     this.call?.cancel();
     this.client.close();
