@@ -791,32 +791,35 @@ const meshSpec = obj('Mesh-wide settings (one per mesh).', {
     check: 'dnsLabel',
   }),
   certificateTTL: dur('Lifetime of workload certificates; renewed at half-life.', { default: '24h' }),
-  defaults: obj('Defaults for routes that do not set their own.', {
-    timeout: dur('Request timeout.', { default: 'none' }),
-    connectTimeout: dur('Upstream connect timeout.', { default: '10s' }),
-    idleTimeout: dur('Idle connection timeout.', { default: '1h' }),
+  defaults: obj('Defaults for the routes and destinations that do not set their own (a route\'s or DestinationRule\'s own setting always wins).', {
+    timeout: dur('Request timeout of routes that set none (VirtualService `http[].timeout`, HTTPRoute/GRPCRoute `timeouts.request`; TrafficSplit and unconfigured services always use it). A timed-out request gets 504 `upstream_timeout`; `0s` is no timeout.', { default: 'none' }),
+    connectTimeout: dur('Timeout for connecting to a destination\'s endpoints (outbound clusters), unless its DestinationRule sets `connectionPool.tcp.connectTimeout`; a connection not made in time fails with 503 `upstream_connect_failure`.', { default: '10s' }),
+    idleTimeout: dur('How long a pooled HTTP/1.1 connection to a destination may sit idle before the proxy closes it, unless its DestinationRule sets `connectionPool.http.idleTimeout`.', {
+      default: '4s (the proxy closes idle connections before apps\' usual 5s keep-alive timeout)',
+      partial: 'HTTP/1.1 upstream connections only; HTTP/2 and gRPC sessions stay open while the peer keeps them',
+    }),
     retryBudget: obj('Limits retries to a share of live traffic, so retries cannot multiply an outage.', {
       retryRatio: percent('Retries allowed, as a percentage of requests.', { default: '20' }),
       minRetriesPerSecond: int('Retries always allowed per second.', { min: 0, default: '10' }),
       ttl: dur('Window over which requests are counted.', { default: '10s' }),
     }),
-    retries: obj('Default retries (idempotent requests only).', {
-      attempts: int('Retries.', { min: 0, default: '0' }),
-      perTryTimeout: dur('Timeout per try.'),
-      retryOn: str('Conditions (as VirtualService retryOn).'),
+    retries: obj('Retry policy of routes that set no `retries` (a route\'s own block, even `attempts: 0`, wins). Idempotent requests only: `non-idempotent` in `retryOn` is not honoured here (TRL0402); a POST is retried only when it provably never reached the app (connect failure, refused stream). gRPC calls follow `retryOn`, as with route retries.', {
+      attempts: int('Retries after the first try; 0 turns default retries off.', { min: 0, default: '0' }),
+      perTryTimeout: dur('Timeout of each try.', { default: 'none (the request timeout bounds every try)' }),
+      retryOn: str('Conditions, as VirtualService `retryOn`.', { default: 'connect-failure,refused-stream,unavailable,cancelled,503' }),
     }),
   }),
-  accessLog: obj('Access logging.', {
-    enabled: bool('Log every request.', { default: 'true' }),
-    format: en(['text', 'json'], 'Line format.', { default: 'text' }),
-    path: str('File to write; default stdout of the proxy.'),
+  accessLog: obj('Access log of every proxy: one line per request (identities, route, cluster, endpoint, status, error code and deciding rule, bytes, timings). Without this block proxies log nothing, except under `trellis up` (JSON to each proxy\'s stdout); with it, this block decides. A proxy\'s `--access-log` flag overrides it.', {
+    enabled: bool('Log every request; `false` turns logging off (also `trellis up`\'s default log).', { default: 'true (when the block is present)' }),
+    format: en(['text', 'json'], '`json`: one JSON object per line; `text`: `<time> <direction> "<method> <path> <protocol>" <status> <error code or -> key=value ...` with the same fields.', { default: 'json' }),
+    path: str('File each proxy appends to (on the proxy\'s machine); `-` or unset: the proxy\'s stdout.', { default: 'stdout' }),
   }),
   tracing: obj('Distributed tracing.', {
     endpoint: str('OTLP/HTTP endpoint receiving spans.'),
     sampling: percent('Percentage of traces sampled.', { default: '1' }),
   }),
-  pathNormalization: en(['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'], 'How paths are normalized before routing and authorization.', {
-    default: 'BASE',
+  pathNormalization: en(['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'], 'How request paths are normalized (once, before routing and authorization; the app receives the normalized path). `NONE`: as received. `BASE`: RFC 3986 (`.`/`..` segments resolved, unreserved `%XX` decoded, `\\` to `/`). `MERGE_SLASHES`: BASE and `//` merged. `DECODE_AND_MERGE_SLASHES`: MERGE_SLASHES and `%2F`/`%5C` decoded to `/`, so `/a%2Fb` routes as `/a/b`. In every other mode a path holding `%2F` or `%5C` is refused with 400 `bad_request` (Istio keeps them). Trellis defaults to MERGE_SLASHES (Istio: BASE) so `//admin` cannot slip past a rule on `/admin`.', {
+    default: 'MERGE_SLASHES',
   }),
 });
 

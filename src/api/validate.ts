@@ -365,6 +365,13 @@ const trafficSplit: Rule = (spec, report) => {
   checkUnique(spec.backends, (b) => b.service, 'spec.backends', 'backend service', report);
 };
 
+const mesh: Rule = (spec, report) => {
+  // Mesh default retries cover idempotent requests only: the compiler drops the token, so say so.
+  const on = objOf(objOf(spec.defaults).retries).retryOn;
+  if (typeof on === 'string' && on.split(',').some((t) => t.trim() === 'non-idempotent'))
+    report('TRL0402', 'warning', 'spec.defaults.retries.retryOn', '"non-idempotent" is not honoured here: mesh default retries apply to idempotent requests only', 'set retries with non-idempotent on the VirtualService routes that need it');
+};
+
 const SEMANTIC: Partial<Record<KindName, Rule>> = {
   VirtualService: virtualService,
   DestinationRule: destinationRule,
@@ -378,4 +385,5 @@ const SEMANTIC: Partial<Record<KindName, Rule>> = {
   Workload: workload,
   RateLimitPolicy: rateLimitPolicy,
   TrafficSplit: trafficSplit,
+  Mesh: mesh,
 };

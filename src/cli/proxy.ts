@@ -8,7 +8,7 @@ const HELP = `
 Usage: trellis proxy --workload NS/NAME[,KEY=VALUE...] [--workload ...] [--control HOST:PORT] [--token TOKEN]
                      [--mode sidecar|node] [--metrics-port N] [--admin-port N] [--drain-timeout 10s]
                      [--log-level debug|info|warn|error] [--trust-domain TD] [--inbound-l7 auto|always]
-                     [--access-log FILE|-]
+                     [--access-log FILE|-] [--access-log-default FILE|-]
                      [--static-config FILE --cert FILE --key FILE --ca FILE]
        trellis proxy wait [--metrics-port N | --url http://127.0.0.1:15020/ready] [--timeout 60s]
 
@@ -33,9 +33,13 @@ Options:
   --inbound-l7 auto|always  auto (default): the inbound parses HTTP only when policy needs it, else it
                             terminates mTLS and pipes bytes (cheapest); always: parse every HTTP port
                             (the app gets the caller in x-forwarded-client-cert; destination metrics)
-  --access-log FILE|-       one JSON line per request (identities, route, cluster, endpoint, status,
+  --access-log FILE|-       one line per request (identities, route, cluster, endpoint, status,
                             error code and deciding rule, bytes, proxy and upstream time) appended
-                            to FILE, or to stdout for "-"; off by default
+                            to FILE, or to stdout for "-"; wins over the Mesh's accessLog, whose
+                            format (json or text) it follows, JSON otherwise. Unset: the Mesh's
+                            accessLog decides (off without one)
+  --access-log-default FILE|-  like --access-log, but only while the Mesh has no accessLog block
+                            (\`trellis up\` uses it, so a Mesh's accessLog overrides its default)
   --static-config FILE      run without a control plane: JSON {listeners, routes, clusters, endpoints,
                             secrets} as decoded xDS resources; needs --cert, --key and --ca (PEM files)
   -h, --help                show this help
@@ -176,6 +180,7 @@ export default async function proxy(argv: string[]): Promise<number> {
       'trust-domain': { type: 'string' },
       'inbound-l7': { type: 'string' },
       'access-log': { type: 'string' },
+      'access-log-default': { type: 'string' },
       'static-config': { type: 'string' },
       cert: { type: 'string' },
       key: { type: 'string' },
@@ -199,6 +204,7 @@ export default async function proxy(argv: string[]): Promise<number> {
   const opts: ProxyOptions = {
     inboundL7: l7,
     ...(v['access-log'] ? { accessLog: v['access-log'] as string } : {}),
+    ...(v['access-log-default'] ? { accessLogDefault: v['access-log-default'] as string } : {}),
     controlAddress: (v.control as string | undefined) ?? '127.0.0.1:15010',
     token: (v.token as string | undefined) ?? process.env.TRELLIS_TOKEN,
     workloads,

@@ -16,7 +16,7 @@ Options:
   --state-dir DIR      CA material and tokens; default .trellis
   --grpc-port N        control plane xDS/CA port; default 15010
   --http-port N        control plane HTTP API port; default 15014
-  --no-access-log      turn off JSON access logs (on by default in up)
+  --no-access-log      turn off the default access log (JSON lines on each proxy's stdout; a Mesh accessLog block overrides it)
 `;
 
 export default async function up(argv: string[]): Promise<number> {

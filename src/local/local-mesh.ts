@@ -188,8 +188,9 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
     }
 
     const controlArgs = ['--control', `127.0.0.1:${control.grpcPort}`];
-    // Access logs go to each proxy's stdout, which the supervisor prefixes with the proxy's name.
-    const logArgs: string[] = opts.accessLog ? ['--access-log', '-'] : [];
+    // Access logs go to each proxy's stdout, which the supervisor prefixes with the proxy's name, unless the Mesh's
+    // accessLog block says otherwise (a default, not a pin: --access-log would override the Mesh).
+    const logArgs: string[] = opts.accessLog ? ['--access-log-default', '-'] : [];
     if (sidecar) {
       locals.forEach((w, i) => {
         proxies.push(

@@ -19,7 +19,8 @@ import { peekTokenClaims } from '../identity/token.js';
 import { CertificateManager } from '../identity/cert-manager.js';
 import { ResilienceRegistry } from './resilience/index.js';
 import { registerResilienceMetrics } from './http/outbound-metrics.js';
-import { startAccessLog } from '../telemetry/access-log.js';
+import { startAccessLog, type AccessLog } from '../telemetry/access-log.js';
+import { accessLogFromListeners, effectiveAccessLog } from './config/access-log.js';
 import { tapHandler } from '../telemetry/tap.js';
 import { Tracer } from '../telemetry/tracing.js';
 import { tracingFromListeners } from '../telemetry/tracing-config.js';
@@ -77,8 +78,13 @@ export interface ProxyOptions {
   backoffBaseMs?: number;
   backoffMaxMs?: number;
   version?: string;
-  /** Access log: a file to append JSON lines to, or "-" for stdout; off when unset. */
+  /**
+   * Access log: a file to append lines to, or "-" for stdout. Wins over the Mesh's accessLog (whose format it still
+   * follows; JSON otherwise). Unset: the Mesh's accessLog decides.
+   */
   accessLog?: string;
+  /** Access log target used only while the Mesh has no accessLog block (`trellis up` turns logging on this way). */
+  accessLogDefault?: string;
 }
 
 export interface Proxy {
@@ -195,10 +201,31 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   let retryTimer: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;
   let firstReconcileDone = false;
+  // The access log follows the Mesh's accessLog (carried in listeners) unless --access-log pins it; replaced on change.
+  let accessLog: AccessLog | undefined;
+  let accessLogClosing: Promise<void> = Promise.resolve();
+  let accessLogProblems = '';
+  const configureAccessLog = () => {
+    const problems: string[] = [];
+    const mesh = opts.staticConfig || store.received.listeners ? accessLogFromListeners(store.current.raw.listeners.values(), (a) => unpackAny(a as never), HCM_TYPE, problems) : { kind: 'unset' as const };
+    if (problems.join('\n') !== accessLogProblems) for (const p of problems) log('warn', p);
+    accessLogProblems = problems.join('\n');
+    const want = effectiveAccessLog(mesh, opts.accessLog, opts.accessLogDefault);
+    if (accessLog && want && accessLog.target === want.target && accessLog.format === want.format) return;
+    if (!accessLog && !want) return;
+    if (accessLog) {
+      const old = accessLog;
+      accessLogClosing = accessLogClosing.then(() => old.close());
+      log('info', `access log to ${old.target === '-' ? 'stdout' : old.target} stopped`);
+    }
+    accessLog = want ? startAccessLog(metrics, want.target, want.format) : undefined;
+    if (want) log('info', `access log (${want.format}) to ${want.target === '-' ? 'stdout' : want.target}`);
+  };
   const onChange = () => {
     const st = store.current;
     resilience.sync(st);
     tracer.configure(tracingFromListeners(st.raw.listeners.values(), (a) => unpackAny(a as never), HCM_TYPE));
+    if (!closing) configureAccessLog();
     for (const t of identities.values()) t.setTrustBundle(st.trustBundlePem);
     reconciling = reconciling.then(() => listeners.reconcile(store.current)).then(() => {
       firstReconcileDone = true;
@@ -280,7 +307,8 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     resilience: () => resilience.snapshot(),
     tap: tapHandler(metrics),
   };
-  const accessLog = opts.accessLog ? startAccessLog(metrics, opts.accessLog) : undefined;
+  // The flag (or the launcher's default) logs from the start; the Mesh's setting takes over once listeners arrive.
+  configureAccessLog();
   const readinessServer = createReadinessServer(adminSource);
   const metricsPort = await listenHttp(readinessServer, opts.metricsPort ?? 15020, '0.0.0.0', 'readiness/metrics');
   let adminServer: http.Server | undefined;
@@ -352,7 +380,10 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
         adminServer?.close();
         adminServer?.closeAllConnections();
         for (const t of identities.values()) (t.source as { stop?: () => void }).stop?.();
-        await accessLog?.close();
+        const last = accessLog;
+        accessLog = undefined;
+        await accessLogClosing;
+        await last?.close();
         await tracer.close();
       })();
     }

@@ -1,5 +1,5 @@
-// Access log: one JSON line per finished request (identities, route, cluster, endpoint, status, error code and the rule
-// that decided, bytes, total time split into proxy and upstream time).
+// Access log: one line per finished request, JSON or text (identities, route, cluster, endpoint, status, error code and
+// the rule that decided, bytes, total time split into proxy and upstream time).
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { onRequest, known, type RequestEvent } from './request-events.js';
 
@@ -82,15 +82,42 @@ export function accessLogEntry(e: RequestEvent): AccessLogEntry {
   return out;
 }
 
+export type AccessLogFormat = 'json' | 'text';
+
+/** A text value: bare when it has no space, quote, backslash, '=' or control character, else JSON-quoted. */
+function textValue(v: string): string {
+  return v !== '' && /^[\x21-\x7e]+$/.test(v) && !/["\\=]/.test(v) ? v : JSON.stringify(v);
+}
+
+/** The fields the text line's head already shows. */
+const HEAD = new Set(['start_time', 'direction', 'method', 'path', 'protocol', 'status', 'error_code']);
+
+/**
+ * One readable line with the same fields as the JSON record:
+ * `<start_time> <direction> "<method> <path> <protocol>" <status> <error_code or -> key=value ...`
+ * (values with spaces, quotes or '=' are JSON-quoted; absent fields are left out).
+ */
+export function accessLogText(e: AccessLogEntry): string {
+  let line = `${e.start_time} ${e.direction} ${JSON.stringify(`${e.method} ${e.path} ${e.protocol}`)} ${e.status} ${e.error_code ? textValue(e.error_code) : '-'}`;
+  for (const [k, v] of Object.entries(e)) {
+    if (HEAD.has(k) || v === undefined) continue;
+    line += ` ${k}=${typeof v === 'string' ? textValue(v) : String(v)}`;
+  }
+  return line;
+}
+
 export interface AccessLog {
+  readonly target: string;
+  readonly format: AccessLogFormat;
   close(): Promise<void>;
 }
 
 /**
- * Writes one proxy's access log to a file (appending) or, for "-", to stdout. Lines are buffered by the stream;
- * when the sink cannot keep up, lines beyond 4 MiB of backlog are dropped and counted in a later line.
+ * Writes one proxy's access log to a file (appending) or, for "-", to stdout, as JSON lines (default) or text lines.
+ * Lines are buffered by the stream; when the sink cannot keep up, lines beyond 4 MiB of backlog are dropped and
+ * counted in a later line.
  */
-export function startAccessLog(owner: object, target: string): AccessLog {
+export function startAccessLog(owner: object, target: string, format: AccessLogFormat = 'json'): AccessLog {
   const stream: NodeJS.WritableStream | WriteStream = target === '-' ? process.stdout : createWriteStream(target, { flags: 'a' });
   let dropped = 0;
   (stream as NodeJS.EventEmitter).on('error', () => {});
@@ -101,12 +128,15 @@ export function startAccessLog(owner: object, target: string): AccessLog {
       return;
     }
     if (dropped) {
-      w.write(`${JSON.stringify({ access_log_dropped: dropped })}\n`);
+      w.write(format === 'text' ? `access_log_dropped=${dropped}\n` : `${JSON.stringify({ access_log_dropped: dropped })}\n`);
       dropped = 0;
     }
-    w.write(`${JSON.stringify(accessLogEntry(e))}\n`);
+    const entry = accessLogEntry(e);
+    w.write(format === 'text' ? `${accessLogText(entry)}\n` : `${JSON.stringify(entry)}\n`);
   });
   return {
+    target,
+    format,
     close: () =>
       new Promise<void>((resolve) => {
         unsubscribe();

@@ -2,6 +2,7 @@
 import { HCM_TYPE, TCP_PROXY_TYPE, DOWNSTREAM_TLS_TYPE, ROUTER_TYPE, unpackAny, type AnyMessage } from '../../xds/protos.js';
 import { trellisMetadata, durationMs } from './struct.js';
 import type { ClusterConfig, HttpFilterConfig, InboundChain, ListenerConfig, ChainProtocol, MtlsMode } from './types.js';
+import type { NormalizeOptions } from '../route/normalize.js';
 
 type Obj = Record<string, any>;
 
@@ -54,7 +55,10 @@ function inboundHttpFilters(hcm: Obj, where: string): HttpFilterConfig[] {
   return out;
 }
 
-/** HCM path_with_escaped_slashes_action -> the normalizer's policy; the default (and unknown values) reject. */
+/**
+ * HCM path_with_escaped_slashes_action -> the normalizer's policy; the default (and unknown values) reject.
+ * UNESCAPE_AND_REDIRECT decodes and forwards (no redirect is sent).
+ */
 function escapedSlashes(action: unknown): { escapedSlashes?: InboundChain['escapedSlashes'] } {
   switch (action) {
     case 'KEEP_UNCHANGED':
@@ -68,6 +72,21 @@ function escapedSlashes(action: unknown): { escapedSlashes?: InboundChain['escap
     default:
       return {};
   }
+}
+
+/**
+ * HCM normalize_path / merge_slashes / path_with_escaped_slashes_action -> normalizer options. Without normalize_path
+ * (a BoolValue, so "unset" is visible) the proxy keeps its default, normalizing and merging slashes; with it,
+ * merge_slashes is taken as given.
+ */
+export function normalizeOptions(hcm: Obj): NormalizeOptions {
+  const out: NormalizeOptions = { ...escapedSlashes(hcm.path_with_escaped_slashes_action) };
+  const np = hcm.normalize_path;
+  if (np !== undefined && np !== null) {
+    out.normalize = (typeof np === 'object' ? np.value : np) === true;
+    out.mergeSlashes = hcm.merge_slashes === true;
+  }
+  return out;
 }
 
 /** Listener resource -> ListenerConfig. */
@@ -105,6 +124,7 @@ export function parseListener(l: Obj): ListenerConfig {
         cfg.kind = 'http';
         cfg.routeConfigName = hcm.rds?.route_config_name;
         if (!cfg.routeConfigName) throw new Error(`${cw}: outbound HCM without rds.route_config_name`);
+        cfg.normalize = normalizeOptions(hcm);
       } else {
         cfg.kind = 'tcp';
         cfg.tcpCluster = tcp!.cluster;
@@ -140,6 +160,7 @@ export function parseListener(l: Obj): ListenerConfig {
       httpFilterConfigs,
       ...(target.routeName ? { routeName: target.routeName } : {}),
       ...(hcm ? escapedSlashes(hcm.path_with_escaped_slashes_action) : {}),
+      ...(hcm ? { normalize: normalizeOptions(hcm) } : {}),
     };
     cfg.chains.push(chain);
   }

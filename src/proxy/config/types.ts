@@ -1,4 +1,5 @@
 // The proxy's own view of xDS resources: what the data path needs, parsed once per config update.
+import type { NormalizeOptions } from '../route/normalize.js';
 
 export type Direction = 'inbound' | 'outbound';
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -22,6 +23,8 @@ export interface InboundChain {
   routeName?: string;
   /** %2F / %5C in paths (HCM path_with_escaped_slashes_action); absent: reject. */
   escapedSlashes?: 'reject' | 'keep' | 'decode-and-merge';
+  /** Path normalization from the HCM (normalize_path, merge_slashes, escaped slashes); absent: Trellis's default. */
+  normalize?: NormalizeOptions;
 }
 
 /** One entry of an HCM's http_filters, nested Any still packed. */
@@ -44,6 +47,8 @@ export interface ListenerConfig {
   routeConfigName?: string;
   /** Outbound TCP: the cluster every connection goes to. */
   tcpCluster?: string;
+  /** Outbound HTTP: path normalization from the HCM; absent: Trellis's default (MERGE_SLASHES, %2F/%5C refused). */
+  normalize?: NormalizeOptions;
   chains: InboundChain[];
 }
 

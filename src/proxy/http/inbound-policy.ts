@@ -41,7 +41,7 @@ export const requestHygiene: Layer = (next) => (e) => {
   if (!validMethod(ex.method)) {
     return reject(ex, 'bad_request', `inbound ${ex.listener.name}: method ${JSON.stringify(ex.method.slice(0, 40))} is not an uppercase token`);
   }
-  const n = normalizePath(ex.path, { escapedSlashes: ex.policy.escapedSlashes });
+  const n = normalizePath(ex.path, ex.policy.normalize ?? { escapedSlashes: ex.policy.escapedSlashes });
   if (!n.ok) return reject(ex, 'bad_request', `inbound ${ex.listener.name}: request path refused: ${n.reason}`);
   // The app receives exactly the path that was authorized.
   ex.path = n.path;

@@ -27,7 +27,7 @@ export const route: Layer = (next) => (ex) => {
   const table = l.routeConfigName ? ex.state.routes.get(l.routeConfigName) : undefined;
   if (!table) return reject(ex, 'no_route', `listener ${l.name}: route configuration ${l.routeConfigName ?? '(none)'} not received`);
   // Normalized once: routing, authorization and the upstream all see the same path.
-  const n = normalizePath(ex.path);
+  const n = normalizePath(ex.path, l.normalize);
   if (!n.ok) return reject(ex, 'bad_request', `listener ${l.name}: request path refused: ${n.reason}`);
   ex.path = n.path;
   ex.query = n.query;

@@ -4,7 +4,7 @@ import { JWT_AUTHN_TYPE, LOCAL_RATELIMIT_TYPE, RBAC_TYPE, FAULT_TYPE, unpackAny 
 import { authzFiltersOf, type FetchJwks } from '../authz/index.js';
 import type { InboundSecurity } from '../authz/filters.js';
 import { rateLimiterFromConfig, type LocalRateLimiter } from '../resilience/index.js';
-import type { EscapedSlashes } from '../route/normalize.js';
+import type { EscapedSlashes, NormalizeOptions } from '../route/normalize.js';
 import type { HttpFilterConfig, InboundChain } from '../config/types.js';
 
 export interface InboundPolicy {
@@ -13,6 +13,8 @@ export interface InboundPolicy {
   /** Header names only this proxy may set (JWT outputs): removed from every client request before policy runs. */
   stripHeaders: readonly string[];
   escapedSlashes: EscapedSlashes;
+  /** Path normalization of this chain (Mesh pathNormalization via the HCM); absent: the normalizer's default. */
+  normalize?: NormalizeOptions;
   /** Set when the chain holds a filter this proxy cannot enforce: every request is denied, naming it in logs. */
   denyAll?: string;
   /** Config problems (already failing closed where they concern security); logged once per config. */
@@ -132,6 +134,7 @@ export class InboundPolicies {
       limiter,
       stripHeaders: security.jwt?.outputHeaders ?? [],
       escapedSlashes: chain.escapedSlashes ?? 'reject',
+      normalize: chain.normalize ?? { escapedSlashes: chain.escapedSlashes ?? 'reject' },
       denyAll,
       problems,
       keys,

@@ -5,6 +5,13 @@ export type EscapedSlashes = 'reject' | 'keep' | 'decode-and-merge';
 export interface NormalizeOptions {
   /** What to do with %2F and %5C: reject the request (default), keep them encoded, or decode them to '/'. */
   escapedSlashes?: EscapedSlashes;
+  /**
+   * RFC 3986 normalization (Envoy normalize_path, Istio BASE): unreserved escapes decoded, other escapes' hex
+   * uppercased, '\' turned into '/', '.' and '..' segments resolved. Default true; false leaves the path as received.
+   */
+  normalize?: boolean;
+  /** Merge consecutive slashes (Envoy merge_slashes, Istio MERGE_SLASHES). Default true. */
+  mergeSlashes?: boolean;
 }
 
 export type NormalizeResult = { ok: true; path: string; query: string } | { ok: false; reason: string };
@@ -50,6 +57,8 @@ function isClean(p: string): boolean {
  */
 export function normalizePath(rawPath: string, opts: NormalizeOptions = {}): NormalizeResult {
   const policy = opts.escapedSlashes ?? 'reject';
+  const rfc = opts.normalize !== false;
+  const merge = opts.mergeSlashes !== false;
   let target = rawPath;
   const hash = target.indexOf('#');
   if (hash >= 0) target = target.slice(0, hash);
@@ -64,13 +73,13 @@ export function normalizePath(rawPath: string, opts: NormalizeOptions = {}): Nor
   if (path === '') return { ok: true, path: '/', query };
   if (isClean(path)) return { ok: true, path, query };
 
-  // 1. decode unreserved escapes, apply the escaped-slash policy, '\' -> '/'
+  // 1. decode unreserved escapes, apply the escaped-slash policy, '\' -> '/' (without rfc: only the escaped-slash policy)
   let decoded = '';
   for (let i = 0; i < path.length; i++) {
     const c = path.charCodeAt(i);
     if (c <= 32 || c >= 127) return { ok: false, reason: `invalid character in path at offset ${i}` };
     if (c === 92) {
-      decoded += '/';
+      decoded += rfc ? '/' : '\\';
       continue;
     }
     if (c !== 37) {
@@ -84,10 +93,12 @@ export function normalizePath(rawPath: string, opts: NormalizeOptions = {}): Nor
     i += 2;
     if (v === 47 || v === 92) {
       if (policy === 'reject') return { ok: false, reason: `escaped slash (%${HEX[hi]}${HEX[lo]}) in path` };
-      decoded += policy === 'decode-and-merge' ? '/' : '%' + HEX[hi] + HEX[lo];
-    } else if (isUnreserved(v)) decoded += String.fromCharCode(v);
+      decoded += policy === 'decode-and-merge' ? '/' : rfc ? '%' + HEX[hi] + HEX[lo] : path.slice(i - 2, i + 1);
+    } else if (!rfc) decoded += path.slice(i - 2, i + 1);
+    else if (isUnreserved(v)) decoded += String.fromCharCode(v);
     else decoded += '%' + HEX[hi] + HEX[lo];
   }
+  if (!rfc) return { ok: true, path: merge ? decoded.replace(/\/{2,}/g, '/') : decoded, query };
 
   // 2. segments: merge empty ones, resolve dot segments
   const segs = decoded.split('/');
@@ -99,7 +110,11 @@ export function normalizePath(rawPath: string, opts: NormalizeOptions = {}): Nor
     const semi = s.indexOf(';');
     const bare = semi >= 0 ? s.slice(0, semi) : s;
     if (s === '') {
-      if (last) trailingSlash = true;
+      if (!merge) {
+        // BASE keeps empty segments: `/a//b` stays, and a `..` after one removes just it (RFC 3986 5.2.4).
+        out.push(s);
+        trailingSlash = false;
+      } else if (last) trailingSlash = true;
       continue;
     }
     if (bare === '.') {
