@@ -21,6 +21,8 @@ export interface TestService {
   next?: string;
   /** Status the app answers when it has no `next` (default 200; paths under /fail get 500). */
   status?: number;
+  /** Milliseconds the app waits before answering (for timeouts). */
+  delayMs?: number;
 }
 
 export interface TestMesh {
@@ -45,8 +47,13 @@ function app(svc: TestService, outbound: () => number): http.Server {
     req.resume();
     req.on('end', () => {
       if (!svc.next) {
-        res.writeHead(req.url?.startsWith('/fail') ? 500 : (svc.status ?? 200), { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ name: svc.name, path: req.url }));
+        const answer = () => {
+          if (res.destroyed) return;
+          res.writeHead(req.url?.startsWith('/fail') ? 500 : (svc.status ?? 200), { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ name: svc.name, path: req.url }));
+        };
+        if (svc.delayMs) setTimeout(answer, svc.delayMs);
+        else answer();
         return;
       }
       const headers: Record<string, string> = { host: svc.next };
