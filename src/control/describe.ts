@@ -80,8 +80,32 @@ export interface ServiceDescription {
   routing: PortRouting[];
   destinationRule: string | undefined;
   trafficPolicies: TrafficPolicyView[];
+  /** The Mesh defaults that apply where routes and DestinationRules set nothing (built-in values named as such). */
+  meshDefaults: MeshDefaultsView;
   endpoints: EndpointView[];
   warnings: string[];
+}
+
+export interface MeshDefaultsView {
+  timeout: string;
+  retries: string;
+  retryBudget: string;
+  connectTimeout: string;
+  idleTimeout: string;
+}
+
+/** Mesh spec.defaults as describe shows them, built-in values spelled out. */
+export function meshDefaultsView(mesh: MeshSettings): MeshDefaultsView {
+  const d = mesh.defaults;
+  const r = d?.retries;
+  const b = mesh.retryBudget;
+  return {
+    timeout: d?.timeout ?? 'none (built-in)',
+    retries: r ? `${r.attempts} on ${r.retryOn ?? 'connect-failure,refused-stream,unavailable,cancelled,503'}${r.perTryTimeout ? `, per try ${r.perTryTimeout}` : ''} (idempotent requests only)` : 'none (built-in)',
+    retryBudget: b ? `${b.retryRatio}% of requests + ${b.minRetriesPerSecond}/s over ${b.ttl}` : '20% of requests + 10/s over 10s (built-in)',
+    connectTimeout: d?.connectTimeout ?? '10s (built-in)',
+    idleTimeout: d?.idleTimeout ?? '4s (built-in)',
+  };
 }
 
 export interface PolicyView {
@@ -168,7 +192,8 @@ export function summarizeRoute(r: Record<string, any>): RouteSummary {
 type PolicyCore = ReturnType<RouteContext['policy']>['policy'];
 
 /** The traffic policy with every unset field named with the default the proxy applies. */
-export function trafficPolicyView(policy: PolicyCore, source: string, port: number, subset?: string): TrafficPolicyView {
+export function trafficPolicyView(policy: PolicyCore, source: string, port: number, subset?: string, mesh?: MeshSettings): TrafficPolicyView {
+  const md = mesh?.defaults;
   const pool = policy.connectionPool;
   const defaults: string[] = [];
   const lim = (v: number | undefined, name: string) => {
@@ -200,7 +225,7 @@ export function trafficPolicyView(policy: PolicyCore, source: string, port: numb
     ...(subset ? { subset } : {}),
     port,
     loadBalancer: String(lbText),
-    connectTimeout: dur(pool?.tcp?.connectTimeout, '10s (default)'),
+    connectTimeout: dur(pool?.tcp?.connectTimeout, md?.connectTimeout ? `${md.connectTimeout} (Mesh default)` : '10s (default)'),
     circuitBreaker: {
       maxConnections: lim(pool?.tcp?.maxConnections, 'maxConnections'),
       maxPendingRequests: lim(pool?.http?.http1MaxPendingRequests, 'http1MaxPendingRequests'),
@@ -208,7 +233,7 @@ export function trafficPolicyView(policy: PolicyCore, source: string, port: numb
       maxRetries: lim(pool?.http?.maxRetries, 'maxRetries'),
       defaults,
     },
-    idleTimeout: dur(pool?.http?.idleTimeout, 'none (default)'),
+    idleTimeout: dur(pool?.http?.idleTimeout, md?.idleTimeout ? `${md.idleTimeout} (Mesh default)` : '4s (default)'),
     maxRequestsPerConnection: pool?.http?.maxRequestsPerConnection ? String(pool.http.maxRequestsPerConnection) : 'unlimited (default)',
     outlierDetection: odView,
     tls: String(tls),
@@ -264,10 +289,10 @@ export function describeService(input: DescribeInput, nameArg: string, nsArg?: s
     if (r.ignored.length) warnings.push(`port ${port.port}: ${r.ignored.join(', ')} also select this service but ${r.source} governs routing`);
     const { policy, dr, drRef: ref } = ctx.policy(svc, port.port, undefined);
     drRef = ref ? `DestinationRule ${ref}` : undefined;
-    policies.push(trafficPolicyView(policy, drRef ?? 'none (defaults)', port.port));
+    policies.push(trafficPolicyView(policy, drRef ?? 'none (defaults)', port.port, undefined, input.mesh));
     for (const s of dr?.spec?.subsets ?? []) {
       const sp = ctx.policy(svc, port.port, s.name);
-      policies.push(trafficPolicyView(sp.policy, `${drRef} subset ${s.name}`, port.port, s.name));
+      policies.push(trafficPolicyView(sp.policy, `${drRef} subset ${s.name}`, port.port, s.name, input.mesh));
     }
   }
   const endpoints: EndpointView[] = membersOf(input.registry, svc).map((w) => ({
@@ -294,6 +319,7 @@ export function describeService(input: DescribeInput, nameArg: string, nsArg?: s
     routing,
     destinationRule: drRef,
     trafficPolicies: policies,
+    meshDefaults: meshDefaultsView(input.mesh),
     endpoints,
     warnings,
   };
