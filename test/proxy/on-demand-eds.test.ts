@@ -2,7 +2,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Resource } from '../../src/api/types.js';
+import * as net from 'node:net';
 import { StateStore, emptyRaw, type RawResources } from '../../src/proxy/state.js';
+import { createOutboundTcpListener } from '../../src/proxy/listeners/outbound-tcp.js';
+import { ProxyMetrics } from '../../src/telemetry/proxy-metrics.js';
 import { call, startTestMesh, type TestMesh } from '../telemetry/mesh.js';
 import * as x from './helpers/xds.js';
 
@@ -62,6 +65,29 @@ test('store: a wait ends after its bound with the cluster still without endpoint
   assert.equal(s.clusters.get(cB.name)!.hasEndpoints, false);
 });
 
+test('outbound TCP: a connection to a cluster without endpoints asks for them, waits up to the connect timeout, then closes', async () => {
+  const cT = x.outboundCluster('t', 9000, { connectTimeoutMs: 150 });
+  const st = new StateStore();
+  st.setOnDemand();
+  const raw = rawWith([cT]);
+  const lc = x.outboundTcpListener('default/a', 0, cT.name);
+  raw.listeners.set(lc.name, lc);
+  st.update(raw);
+  const cfg = st.current.listeners.get(lc.name)!;
+  const l = createOutboundTcpListener({ store: st, metrics: new ProxyMetrics(), identityFor: () => undefined, log: () => {} }, cfg);
+  await l.listen();
+  try {
+    const started = Date.now();
+    const sock = net.connect(l.port(), '127.0.0.1');
+    sock.on('error', () => {});
+    await new Promise((r) => sock.once('close', r));
+    assert.deepEqual([...st.demanded], [cT.name], 'the connection subscribed the cluster');
+    assert.ok(Date.now() - started >= 100, 'closed only after waiting for endpoints');
+  } finally {
+    await l.drain(100);
+  }
+});
+
 // ---------------------------------------------------------------- a real mesh
 
 let mesh: TestMesh;
@@ -97,6 +123,13 @@ test('mesh: the first call to a service succeeds; afterwards the proxy holds tha
   const rc = await call(mesh.outbound('a'), 'c');
   assert.equal(rc.status, 200, rc.body);
   assert.equal(JSON.parse(rc.body).name, 'c');
+});
+
+test('mesh: concurrent first calls to a service all wait for its endpoints and succeed', async () => {
+  // b has not called c yet: 10 requests at once through b's proxy share one subscription.
+  assert.equal(endpointsHeld('b').includes(clusterOf('b', 'c')), false);
+  const rs = await Promise.all(Array.from({ length: 10 }, () => call(mesh.outbound('b'), 'c')));
+  assert.deepEqual(rs.map((r) => r.status), Array(10).fill(200));
 });
 
 test('mesh: a service with truly no endpoints still fails with the explained error', async () => {
