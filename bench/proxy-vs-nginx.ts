@@ -284,7 +284,7 @@ async function runVariant(env: Env, variant: Variant, round: number): Promise<Ru
     let sampler = memorySampler(chain.proxies);
     let cpu0 = totalCpuSeconds(pids);
     let t0 = process.hrtime.bigint();
-    const fixed = await fortio(chain.port, RATE, SECONDS, join(env.dir, `${variant}-${round}.json`));
+    const fixed = await fortio(chain.port, RATE, SECONDS, join(env.dir, `${variant.replace(/[^\w.-]+/g, '_')}-${round}.json`));
     const fixedVcpu = (totalCpuSeconds(pids) - cpu0) / (Number(process.hrtime.bigint() - t0) / 1e9);
     const fixedMem = sampler.stop();
     let sat = { rps: NaN, errors: 0, vcpu: NaN, mem: [] as Memory[] };
