@@ -689,10 +689,10 @@ const httpRouteSpec = obj('Gateway API HTTP routing; in the mesh it attaches to 
         request: dur('Whole-request timeout.'),
         backendRequest: dur('Timeout of each try to a backend.'),
       }),
-      retry: obj('Retries (Gateway API experimental).', {
+      retry: obj('Retries (Gateway API, GEP-1731). Connect failures, refused streams and gRPC unavailable/cancelled are always retried; `timeouts.backendRequest` then bounds each try. Non-idempotent requests are not retried. Replaces the Mesh default retries for this rule.', {
         codes: arr(int('Status code.', { check: 'httpStatus' }), 'Status codes to retry.'),
-        attempts: int('Retries.', { min: 0 }),
-        backoff: dur('Backoff between tries.'),
+        attempts: int('Retries (0 = none).', { min: 0, default: '2' }),
+        backoff: dur('Base interval between tries (grows with jitter up to 10x).', { default: '25ms' }),
       }),
       sessionPersistence: any('Session persistence.', { unsupported: 'use a DestinationRule consistentHash' }),
     }),

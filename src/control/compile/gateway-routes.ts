@@ -19,13 +19,45 @@ import {
   applyHeaderEdits,
   clusterSpecifier,
   mirrorPolicy,
+  retryPolicy,
   routeRetryPolicy,
   routeTimeout,
   type WeightedDestination,
 } from './route-parts.js';
-import { duration, escapeRegex } from './util.js';
+import { duration, escapeRegex, msToDuration, parseDurationMs } from './util.js';
 
 type GwRoute = Res<HTTPRouteSpec> | Res<GRPCRouteSpec>;
+
+/** An HTTPRoute rule's `retry` (Gateway API, GEP-1731). */
+export interface GatewayRetry {
+  codes?: number[];
+  attempts?: number;
+  backoff?: string;
+}
+
+/** Retries when a rule names no `attempts` (Istio's default count). */
+export const GATEWAY_DEFAULT_ATTEMPTS = 2;
+
+/**
+ * A rule's `retry` as a RetryPolicy: `codes` are the retriable statuses (added to the conditions that are always
+ * safe to retry: connect failure, refused stream, gRPC unavailable/cancelled), `attempts` the retries (0 = none),
+ * `backoff` the base interval (at most 10x between tries), `timeouts.backendRequest` each try's timeout.
+ * Non-idempotent requests are not retried, as for every other route.
+ */
+export function gatewayRetryPolicy(r: GatewayRetry, backendRequest?: string): Record<string, unknown> | undefined {
+  const codes = (Array.isArray(r.codes) ? r.codes : []).filter((n) => Number.isInteger(n) && n >= 100 && n <= 599);
+  const attempts = typeof r.attempts === 'number' ? r.attempts : GATEWAY_DEFAULT_ATTEMPTS;
+  const policy = retryPolicy({
+    attempts,
+    retryOn: ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', ...codes.map(String)].join(','),
+    ...(backendRequest ? { perTryTimeout: backendRequest } : {}),
+  });
+  const backoffMs = parseDurationMs(r.backoff);
+  if (policy && backoffMs !== undefined && backoffMs > 0) {
+    policy.retry_back_off = { base_interval: msToDuration(backoffMs), max_interval: msToDuration(backoffMs * 10) };
+  }
+  return policy;
+}
 
 function isServiceRef(p: ParentRef): boolean {
   return p.kind === 'Service' && (p.group === undefined || p.group === '' || p.group === 'core');
@@ -62,7 +94,7 @@ interface Candidate {
   name: string;
   match: Record<string, unknown>;
   rank: number[]; // larger sorts first
-  rule: { filters?: GatewayFilter[]; backendRefs?: BackendRef[]; timeouts?: { request?: string; backendRequest?: string }; retry?: unknown };
+  rule: { filters?: GatewayFilter[]; backendRefs?: BackendRef[]; timeouts?: { request?: string; backendRequest?: string }; retry?: GatewayRetry };
   kind: string;
   ns: string;
 }
@@ -202,9 +234,10 @@ function buildRoute(
     } else {
       const a: Record<string, unknown> = { ...clusterSpecifier(dests, route) };
       const t = c.rule.timeouts;
-      a.timeout = routeTimeout(ctx.mesh, duration(t?.request) ? t?.request : t?.backendRequest);
-      // Gateway API `retry` is not compiled yet; a rule that sets it does not get the Mesh's default retries either.
-      const retry = c.rule.retry === undefined ? routeRetryPolicy(ctx.mesh, undefined) : undefined;
+      const own = c.rule.retry;
+      // With retries, backendRequest bounds each try; without, it is the only bound there is.
+      a.timeout = routeTimeout(ctx.mesh, duration(t?.request) || own ? t?.request : t?.backendRequest);
+      const retry = own !== undefined && own !== null ? gatewayRetryPolicy(own, t?.backendRequest) : routeRetryPolicy(ctx.mesh, undefined);
       if (retry) a.retry_policy = retry;
       const rw = filters.find((f) => f.type === 'URLRewrite')?.urlRewrite;
       if (rw?.hostname) a.host_rewrite_literal = rw.hostname;

@@ -232,8 +232,8 @@ export interface HTTPRouteSpec {
     filters?: GatewayFilter[];
     backendRefs?: BackendRef[];
     timeouts?: { request?: string; backendRequest?: string };
-    /** Gateway API experimental retry: not compiled yet; a rule that sets it does not get the Mesh's default retries. */
-    retry?: unknown;
+    /** Gateway API retry (GEP-1731); a rule that sets it does not get the Mesh's default retries. */
+    retry?: { codes?: number[]; attempts?: number; backoff?: string };
   }[];
 }
 

@@ -66,7 +66,12 @@ const retryCases: { name: string; resources: Resource[]; want: Record<string, un
   { name: 'VirtualService retries win', resources: [mesh({ defaults: { retries: RETRIES } }), VS({ retries: { attempts: 1, retryOn: 'gateway-error' } })], want: { retry_on: 'gateway-error', num_retries: 1, per_try_timeout: undefined } },
   { name: 'VirtualService attempts 0 wins (no retries)', resources: [mesh({ defaults: { retries: RETRIES } }), VS({ retries: { attempts: 0 } })], want: undefined },
   { name: 'HTTPRoute gets it', resources: [mesh({ defaults: { retries: RETRIES } }), ROUTE({})], want: { retry_on: '5xx,reset', num_retries: 3, per_try_timeout: { seconds: 0, nanos: 500_000_000 } } },
-  { name: 'HTTPRoute with its own retry block does not', resources: [mesh({ defaults: { retries: RETRIES } }), ROUTE({ retry: { attempts: 1 } })], want: undefined },
+  {
+    name: 'HTTPRoute with its own retry block gets that instead',
+    resources: [mesh({ defaults: { retries: RETRIES } }), ROUTE({ retry: { attempts: 1 } })],
+    want: { retry_on: 'connect-failure,refused-stream,unavailable,cancelled', num_retries: 1, per_try_timeout: undefined },
+  },
+  { name: 'HTTPRoute retry attempts 0: none, and no Mesh default', resources: [mesh({ defaults: { retries: RETRIES } }), ROUTE({ retry: { attempts: 0 } })], want: undefined },
   { name: 'TrafficSplit gets it', resources: [mesh({ defaults: { retries: RETRIES } }), SPLIT], want: { retry_on: '5xx,reset', num_retries: 3, per_try_timeout: { seconds: 0, nanos: 500_000_000 } } },
 ];
 for (const c of retryCases) {
@@ -174,3 +179,61 @@ test('proxy access log: a logger it cannot read is reported, not silently used',
   assert.equal(problems.length, 1);
   assert.match(problems[0], /access_log\[0\] \(envoy\.access_loggers\.stdout\).*not supported/);
 });
+
+const gatewayRetryCases: { name: string; rule: Record<string, unknown>; want: Record<string, unknown> | undefined }[] = [
+  {
+    name: 'codes, attempts and backoff',
+    rule: { retry: { codes: [500, 503], attempts: 3, backoff: '100ms' } },
+    want: {
+      retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes',
+      num_retries: 3,
+      codes: [500, 503],
+      back_off: { base_interval: { seconds: 0, nanos: 100_000_000 }, max_interval: { seconds: 1 } },
+      per_try_timeout: undefined,
+      timeout: { seconds: 0 },
+    },
+  },
+  {
+    name: 'attempts unset: 2; backoff unset: 25ms base',
+    rule: { retry: { codes: [502] } },
+    want: {
+      retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes',
+      num_retries: 2,
+      codes: [502],
+      back_off: { base_interval: { seconds: 0, nanos: 25_000_000 }, max_interval: { seconds: 0, nanos: 250_000_000 } },
+      per_try_timeout: undefined,
+      timeout: { seconds: 0 },
+    },
+  },
+  {
+    name: 'backendRequest is each try\'s timeout, request the whole',
+    rule: { retry: { attempts: 1 }, timeouts: { request: '3s', backendRequest: '500ms' } },
+    want: {
+      retry_on: 'connect-failure,refused-stream,unavailable,cancelled',
+      num_retries: 1,
+      codes: undefined,
+      back_off: { base_interval: { seconds: 0, nanos: 25_000_000 }, max_interval: { seconds: 0, nanos: 250_000_000 } },
+      per_try_timeout: { seconds: 0, nanos: 500_000_000 },
+      timeout: { seconds: 3 },
+    },
+  },
+  { name: 'attempts 0: no retry policy', rule: { retry: { attempts: 0, codes: [503] } }, want: undefined },
+];
+for (const c of gatewayRetryCases) {
+  test(`HTTPRoute retry (GEP-1731): ${c.name}`, () => {
+    const a = reviewsAction([ROUTE(c.rule)]);
+    const rp = a.retry_policy;
+    if (c.want === undefined) return assert.equal(rp, undefined);
+    assert.deepEqual(
+      {
+        retry_on: rp.retry_on,
+        num_retries: rp.num_retries.value,
+        codes: rp.retriable_status_codes,
+        back_off: rp.retry_back_off,
+        per_try_timeout: rp.per_try_timeout,
+        timeout: a.timeout,
+      },
+      c.want,
+    );
+  });
+}
