@@ -95,16 +95,18 @@ export default async function control(argv: string[]): Promise<number> {
   } catch (err) {
     throw new CliError((err as Error).message);
   }
+  // Handlers first: a signal right after the banner (a supervisor, a test) must stop the control plane cleanly.
+  const stopped = new Promise<void>((res) => {
+    // Ctrl-C reaches both this process and the re-exec parent, which forwards it: a repeat is not a second request.
+    process.on('SIGINT', () => res());
+    process.on('SIGTERM', () => res());
+  });
   const where = typeof store === 'string' ? 'memory (change it with trellis apply/delete)' : `files in ${store.file} (watched)`;
   console.log(`trellis control plane: xDS+CA grpc ${h}:${cp.grpcPort}, HTTP API http://${h}:${cp.httpPort}`);
   console.log(`config: ${where}; ${cp.store.snapshot().resources.length} resource(s); state dir ${stateDir}`);
   const err = cp.store.lastError();
   if (err) console.log(`warning: ${err.message}`);
-  await new Promise<void>((res) => {
-    // Ctrl-C reaches both this process and the re-exec parent, which forwards it: a repeat is not a second request.
-    process.on('SIGINT', () => res());
-    process.on('SIGTERM', () => res());
-  });
+  await stopped;
   console.log('stopping the control plane');
   await cp.close();
   return 0;
