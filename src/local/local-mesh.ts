@@ -54,6 +54,16 @@ export class LocalMeshError extends Error {}
 
 const BIN = fileURLToPath(new URL('../../bin/trellis.js', import.meta.url));
 
+/**
+ * The proxies' node flags, as bin/trellis.js gives an installed `trellis proxy`: small-heap V8 defaults first in
+ * NODE_OPTIONS (so the user's own NODE_OPTIONS still win), TRELLIS_PROXY_NODE_FLAGS replacing them (empty: none).
+ */
+export function proxyNodeEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const flags = env.TRELLIS_PROXY_NODE_FLAGS ?? '--max-semi-space-size=2';
+  const options = [flags, env.NODE_OPTIONS ?? ''].filter((s) => s.trim() !== '').join(' ');
+  return options ? { NODE_OPTIONS: options } : {};
+}
+
 /** Loads and checks config; any error stops `up` before anything starts. */
 async function loadConfig(opts: LocalMeshOptions): Promise<Resource[]> {
   const resources: Resource[] = [...(opts.resources ?? [])];
@@ -191,6 +201,7 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
     // Access logs go to each proxy's stdout, which the supervisor prefixes with the proxy's name, unless the Mesh's
     // accessLog block says otherwise (a default, not a pin: --access-log would override the Mesh).
     const logArgs: string[] = opts.accessLog ? ['--access-log-default', '-'] : [];
+    const proxyEnv = proxyNodeEnv(process.env);
     if (sidecar) {
       locals.forEach((w, i) => {
         proxies.push(
@@ -199,6 +210,7 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
               name: w.proxyName,
               command: process.execPath,
               args: [BIN, 'proxy', ...controlArgs, ...tokenArgs[i], '--mode', 'sidecar', '--metrics-port', String(w.metricsPort), '--admin-port', String(w.adminPort), ...logArgs],
+              env: proxyEnv,
               restart: true,
             },
             onLine,
@@ -212,6 +224,7 @@ export async function startLocalMesh(opts: LocalMeshOptions): Promise<LocalMesh>
             name: 'proxy',
             command: process.execPath,
             args: [BIN, 'proxy', ...controlArgs, ...tokenArgs.flat(), '--mode', 'node', '--metrics-port', String(nodeMetricsPort), '--admin-port', String(locals[0].adminPort), ...logArgs],
+            env: proxyEnv,
             restart: true,
           },
           onLine,
