@@ -79,6 +79,12 @@ export function formatService(s: ServiceDescription, heading = true): string[] {
   }
   out.push(`  Destination rule: ${s.destinationRule ?? 'none (defaults below)'}`);
   for (const p of s.trafficPolicies) out.push(...policyLines(p));
+  const md = s.meshDefaults;
+  if (md) {
+    out.push('  Mesh defaults (where routes and destination rules set nothing):');
+    out.push(`    timeout ${md.timeout}; retries ${md.retries}`);
+    out.push(`    retry budget ${md.retryBudget}; connect timeout ${md.connectTimeout}; idle timeout ${md.idleTimeout}`);
+  }
   out.push('  Endpoints:');
   if (!s.endpoints.length) out.push('    none');
   else out.push(...table('    ', ['WORKLOAD', 'ADDRESS', 'PORT', 'HEALTH', 'OUTLIER', 'IDENTITY'], s.endpoints.map((e) => [e.workload, e.address, e.port ?? '-', e.health, e.outlier ?? '-', e.identity])));

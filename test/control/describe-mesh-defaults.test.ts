@@ -33,3 +33,15 @@ test('describe: the Mesh defaults, and traffic policies name them unless a Desti
   assert.equal(own.connectTimeout, '1s');
   assert.equal(own.idleTimeout, '5s');
 });
+
+test('describe text: the service view prints the Mesh defaults block', async () => {
+  const { formatService } = await import('../../src/cli/describe.js');
+  const m = meshSettings([mesh({ defaults: { timeout: '2s', retryBudget: { retryRatio: 5 } } })]);
+  const lines = formatService(
+    { namespace: 'default', name: 'r', fqdn: 'r.default.svc.cluster.local', source: 'Service', ports: [], routing: [], destinationRule: undefined, trafficPolicies: [], meshDefaults: meshDefaultsView(m), endpoints: [], warnings: [] } as never,
+    false,
+  );
+  assert.ok(lines.includes('  Mesh defaults (where routes and destination rules set nothing):'), lines.join('\n'));
+  assert.ok(lines.some((l) => l === '    timeout 2s; retries none (built-in)'), lines.join('\n'));
+  assert.ok(lines.some((l) => l.startsWith('    retry budget 5% of requests + 10/s over 10s; connect timeout 10s (built-in)')), lines.join('\n'));
+});
