@@ -82,7 +82,9 @@ function attachedRoutes(ctx: RouteContext, svc: ServiceInfo, port: ServicePort):
         (p) =>
           isServiceRef(p) &&
           ctx.index.resolve(p.name, p.namespace ?? nsOf(r)) === svc &&
-          (p.port === undefined || p.port === port.port),
+          (p.port === undefined || p.port === port.port) &&
+          // For a Service parent, the section is a port, by name.
+          (p.sectionName === undefined || p.sectionName === port.name),
       ),
     )
     .sort(byAge);

@@ -27,7 +27,8 @@ export function localityMatches(pattern: string, l: Locality | undefined): boole
 /**
  * The plan for a caller at `caller`, or undefined when locality does not change anything: `distribute` sets
  * group weights from the first rule whose `from` matches; otherwise, when enabled (and, as in Istio, when outlier
- * detection can eject failed hosts), groups are prioritised by proximity: same zone+subzone, same zone, same region, other.
+ * detection can eject failed hosts), groups are prioritised by proximity: same zone+subzone, same zone, same region, then
+ * the regions `failover` names for the caller's region (in order), then every other region.
  */
 export function localityPlan(
   lb: LoadBalancerSettings | undefined,
@@ -49,11 +50,15 @@ export function localityPlan(
   }
   if (!hasOutlierDetection) return undefined;
   const c = parts(caller);
+  const failoverTo = (s?.failover ?? []).filter((f) => f.from === c[0] && typeof f.to === 'string').map((f) => f.to as string);
   return {
     weight: () => 1,
     priority: (l) => {
       const v = parts(l);
-      if (v[0] !== c[0]) return 3;
+      if (v[0] !== c[0]) {
+        const i = failoverTo.indexOf(v[0]);
+        return i >= 0 ? 3 + i : 3 + failoverTo.length;
+      }
       if (v[1] !== c[1]) return 2;
       if (v[2] !== c[2]) return 1;
       return 0;

@@ -56,6 +56,7 @@ export interface HTTPMatchRequest {
   port?: number;
   sourceLabels?: Record<string, string>;
   sourceNamespace?: string;
+  gateways?: string[];
 }
 
 export interface HTTPRouteDestination {
@@ -79,7 +80,7 @@ export interface VSHttpRoute {
   name?: string;
   match?: HTTPMatchRequest[];
   route?: HTTPRouteDestination[];
-  redirect?: { uri?: string; authority?: string; port?: number; scheme?: string; redirectCode?: number };
+  redirect?: { uri?: string; authority?: string; port?: number; derivePort?: string; scheme?: string; redirectCode?: number };
   directResponse?: { status: number; body?: { string?: string; bytes?: string } };
   rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: { match?: string; rewrite?: string } };
   timeout?: string;
@@ -171,6 +172,7 @@ export interface ParentRef {
   name: string;
   namespace?: string;
   port?: number;
+  sectionName?: string;
 }
 
 export interface BackendRef {

@@ -27,9 +27,11 @@ export function virtualServicesFor(ctx: RouteContext, svc: ServiceInfo): VS[] {
   });
 }
 
-/** Whether a match block applies to this caller and port (sourceLabels, sourceNamespace, port are compile-time). */
+/** Whether a match block applies to this caller and port (sourceLabels, sourceNamespace, port, gateways are compile-time). */
 function matchApplies(ctx: RouteContext, m: HTTPMatchRequest, port: ServicePort): boolean {
   if (m.port !== undefined && m.port !== port.port) return false;
+  // A match's own gateways replace the VirtualService's: without `mesh` it is for gateways only, which Trellis lacks.
+  if (Array.isArray(m.gateways) && m.gateways.length > 0 && !m.gateways.includes('mesh')) return false;
   if (m.sourceLabels && Object.keys(m.sourceLabels).length > 0) {
     if (ctx.caller.proxyless || !labelsMatch(m.sourceLabels, ctx.caller.labels)) return false;
   }
@@ -77,6 +79,10 @@ function action(
     if (r.redirect.uri) red.path_redirect = r.redirect.uri;
     if (r.redirect.authority) red.host_redirect = r.redirect.authority;
     if (r.redirect.port) red.port_redirect = r.redirect.port;
+    // FROM_PROTOCOL_DEFAULT: the scheme's default port (mesh callers reach their proxy in plain HTTP when no scheme is
+    // set); FROM_REQUEST_PORT is what the proxy does anyway (it keeps the request's port).
+    else if (r.redirect.derivePort === 'FROM_PROTOCOL_DEFAULT')
+      red.port_redirect = (r.redirect.scheme ?? 'http').toLowerCase() === 'https' ? 443 : 80;
     if (r.redirect.scheme) red.scheme_redirect = r.redirect.scheme;
     red.response_code = REDIRECT_CODES[r.redirect.redirectCode ?? 301] ?? 'MOVED_PERMANENTLY';
     route.redirect = red;
