@@ -22,18 +22,47 @@ function typeCell(f: FieldSchema): string {
   return notes.length > 0 ? `${t} (${notes.join('; ')})` : t;
 }
 
-/** Flattens a schema into rows; an object seen before in the same kind is referenced instead of repeated. */
-function rows(f: FieldSchema, path: string, seen: Map<FieldSchema, string>, out: string[]): void {
+/** A field Trellis does not fully honour, for the summary at the end. */
+interface Limit {
+  path: string;
+  f: FieldSchema;
+}
+
+/**
+ * Flattens a schema into rows; an object seen before in the same kind is referenced instead of repeated. Fields marked
+ * unsupported or partial are also collected into `limits` (once per kind, like the rows).
+ */
+function rows(f: FieldSchema, path: string, seen: Map<FieldSchema, string>, out: string[], limits: Limit[] = []): void {
   const children = f.type === 'object' ? f.fields : f.type === 'array' && f.items?.type === 'object' ? f.items.fields : f.type === 'map' && f.values?.type === 'object' ? f.values.fields : undefined;
   const inner = f.type === 'array' ? f.items : f.type === 'map' ? f.values : f;
   let desc = f.description ?? '';
   const again = inner ? seen.get(inner) : undefined;
   if (children && again && f.unsupported === undefined) desc += ` Same fields as \`${again}\`.`;
   out.push(`| \`${path}\` | ${cell(typeCell(f))} | ${cell(f.default ? `\`${f.default}\`` : '')} | ${cell(desc)} | ${cell(support(f))} |`);
+  if (f.unsupported || f.partial) limits.push({ path, f });
   if (!children || again || f.unsupported) return;
   if (inner) seen.set(inner, path);
   const base = f.type === 'array' ? `${path}[]` : f.type === 'map' ? `${path}.<key>` : path;
-  for (const [k, c] of Object.entries(children)) rows(c, `${base}.${k}`, seen, out);
+  for (const [k, c] of Object.entries(children)) rows(c, `${base}.${k}`, seen, out, limits);
+}
+
+/** The closing summary: per kind, every field that warns when set (TRL0401) or is honoured only in part. */
+function limitsSection(byKind: [string, Limit[]][]): string[] {
+  const out = [
+    '## Fields Trellis does not honour',
+    '',
+    'Every field below is accepted so that configuration written for Istio, Gateway API or Kubernetes loads as it is.',
+    '`warns` fields are ignored and reported with TRL0401 wherever they are set; `partly` fields work within the stated',
+    'limits, and the values they name as not honoured are reported with TRL0402. The tables above say the same per field.',
+    '',
+  ];
+  for (const [kind, limits] of byKind) {
+    if (limits.length === 0) continue;
+    out.push(`### ${kind}`, '', '| Field | Trellis |', '|---|---|');
+    for (const { path, f } of limits) out.push(`| \`${path}\` | ${cell(f.unsupported ? `warns (TRL0401): ${f.unsupported}` : `partly: ${f.partial}`)} |`);
+    out.push('');
+  }
+  return out;
 }
 
 export function renderConfigDocs(): string {
@@ -56,8 +85,9 @@ export function renderConfigDocs(): string {
     '  written without the `spiffe://` prefix, e.g. `cluster.local/ns/default/sa/checkout`.',
     '- **Durations**: `1.5s`, `100ms`, `2m`, `1h`, `1h30m` (units h, m, s, ms, us, ns).',
     '- **Quantities** (TrafficSplit weights): a number, or a Kubernetes quantity such as `900m` (= 0.9).',
-    '- **Trellis column**: `yes` = honoured; `warns` = parsed, reported with a warning, and ignored;',
-    '  `partly` = honoured with the stated limits.',
+    '- **Trellis column**: `yes` = honoured; `warns` = parsed, reported with a warning (TRL0401), and ignored;',
+    '  `partly` = honoured with the stated limits (values it cannot honour are reported with TRL0402). The',
+    '  [summary at the end](#fields-trellis-does-not-honour) lists all of these fields.',
     '',
   );
   out.push('## Kinds', '', '| Kind | apiVersion | What it is |', '|---|---|---|');
@@ -75,6 +105,7 @@ export function renderConfigDocs(): string {
   const metaRows: string[] = [];
   for (const [k, c] of Object.entries(METADATA_SCHEMA.fields ?? {})) rows(c, `metadata.${k}`, new Map(), metaRows);
   out.push(...metaRows, '');
+  const limitsByKind: [string, Limit[]][] = [];
   for (const k of KIND_NAMES) {
     const s = KIND_SCHEMAS[k];
     out.push(`## ${k}`, '');
@@ -83,8 +114,11 @@ export function renderConfigDocs(): string {
     out.push('| Field | Type | Default | Description | Trellis |', '|---|---|---|---|---|');
     const r: string[] = [];
     const seen = new Map<FieldSchema, string>();
-    for (const [name, c] of Object.entries(s.spec.fields ?? {})) rows(c, `spec.${name}`, seen, r);
+    const limits: Limit[] = [];
+    for (const [name, c] of Object.entries(s.spec.fields ?? {})) rows(c, `spec.${name}`, seen, r, limits);
     out.push(...r, '');
+    limitsByKind.push([k, limits]);
   }
+  out.push(...limitsSection(limitsByKind));
   return out.join('\n');
 }

@@ -179,12 +179,12 @@ const routeDestination = arr(
 // ------------------------------------------------------------------ VirtualService
 
 const httpRoute = obj('One HTTP rule; rules are tried in order and the first match wins.', {
-  name: str('Name of the rule, shown in access logs, metrics (`route` label) and `trellis tap`.'),
+  name: str('Name of the rule.', { unsupported: 'the `route` label, access logs and `trellis tap` name a rule `<namespace>/<VirtualService>#<rule index>`; the rule name is not used' }),
   match: arr(
     obj('All conditions in one match must hold; any match in the list selects the rule.', {
-      name: str('Name of the match, appended to the rule name in telemetry.'),
+      name: str('Name of the match.', { unsupported: 'the `route` label, access logs and `trellis tap` name a rule `<namespace>/<VirtualService>#<rule index>`; match names are not used' }),
       uri: stringMatch('Request path (without query string), after normalization.'),
-      scheme: stringMatch('URI scheme.'),
+      scheme: { ...stringMatch('URI scheme.'), partial: 'HTTP/2 requests only: HTTP/1.1 requests carry no `:scheme` for the proxy to match, so they never match (TRL0402)' },
       method: stringMatch('HTTP method.'),
       authority: stringMatch('Host / :authority.'),
       headers: map(stringMatch('Header value condition.'), 'Header conditions; keys are lowercase header names.', {
@@ -192,7 +192,7 @@ const httpRoute = obj('One HTTP rule; rules are tried in order and the first mat
       }),
       port: port('Port the request was addressed to.'),
       sourceLabels: labels('Labels the calling workload must carry.'),
-      gateways: strings('Gateways this match applies to; only `mesh` is honoured.', { partial: 'only `mesh`; any other gateway warns (TRL0402)' }),
+      gateways: strings('Gateways this match applies to: a match whose list leaves out `mesh` never applies to mesh traffic.', { partial: 'only `mesh`; any other gateway warns (TRL0402)' }),
       queryParams: map(stringMatch('Query parameter condition.'), 'Query parameter conditions.'),
       ignoreUriCase: bool('Match `uri` case-insensitively.', { default: 'false' }),
       withoutHeaders: map(stringMatch('Header value condition.'), 'Headers that must NOT match.', {
@@ -217,7 +217,7 @@ const httpRoute = obj('One HTTP rule; rules are tried in order and the first mat
     uri: str('Replace the path.'),
     authority: str('Replace the host.'),
     port: port('Replace the port.'),
-    derivePort: en(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT'], 'Take the port from the scheme default or the request.'),
+    derivePort: en(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT'], 'Port of the redirect when `port` is unset: `FROM_PROTOCOL_DEFAULT` the default port of `scheme` (of http when `scheme` is unset: mesh callers reach their proxy in plain HTTP), `FROM_REQUEST_PORT` the request\'s port.', { default: 'the request\'s port' }),
     scheme: str('Replace the scheme (http or https).'),
     redirectCode: int('Status code of the redirect.', { check: 'redirectStatus', default: '301' }),
   }),
@@ -245,8 +245,8 @@ const httpRoute = obj('One HTTP rule; rules are tried in order and the first mat
     retryOn: str('Comma-separated conditions: 5xx, gateway-error, reset, connect-failure, retriable-4xx, refused-stream, retriable-status-codes, status codes, gRPC cancelled, deadline-exceeded, resource-exhausted, unavailable; add `non-idempotent` to allow retrying POST/PATCH and other non-idempotent methods.', {
       default: 'connect-failure,refused-stream,unavailable,cancelled,503',
     }),
-    retryRemoteLocalities: bool('Allow retries to go to other localities.', { default: 'false' }),
-    retryIgnorePreviousHosts: bool('Avoid hosts tried before.', { default: 'true' }),
+    retryRemoteLocalities: bool('Allow retries to go to other localities.', { default: 'false', unsupported: 'retries pick endpoints with the same locality preferences as first tries' }),
+    retryIgnorePreviousHosts: bool('Avoid hosts tried before.', { default: 'true', partial: 'a retry always avoids hosts tried before while another is left; `false` warns (TRL0402)' }),
   }),
   fault: obj('Inject faults (testing resilience).', {
     delay: obj('Delay before forwarding.', {
@@ -308,29 +308,34 @@ const virtualService = obj('Routing rules for one or more hosts.', {
     { unsupported: 'SNI routing is not implemented; TLS traffic is forwarded as TCP to the host' },
   ),
   tcp: arr(obj('A TCP rule.', { match: arr(l4Match(), 'Conditions.'), route: routeDestination }), 'TCP rules.', {
-    partial: 'the first rule\'s weighted route is honoured; match conditions other than port are not',
+    unsupported: 'TCP routing rules are not implemented: TCP connections (Workload `upstreams`) go to the addressed service\'s endpoints',
   }),
   exportTo: strings('Namespaces that see these rules.', { unsupported: 'visibility is not enforced: rules apply mesh-wide' }),
 });
 
 // ------------------------------------------------------------------ DestinationRule
 
+const RING_SIZE = 'the proxy\'s hash ring has a fixed 256 points per endpoint';
+const LOCAL_ORIGIN = 'local-origin failures (connect failure, reset) count as 5xx errors towards consecutive5xxErrors';
+const NO_TLS_ORIGINATION = 'TLS origination is not implemented: Trellis uses mesh mTLS to endpoints with a Trellis proxy and plaintext to others; let the app speak TLS itself';
+
 const loadBalancer = obj('Load-balancing algorithm.', {
-  simple: en(['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST'], 'A simple algorithm.', {
-    default: 'LEAST_REQUEST',
+  simple: en(['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST'], 'A simple algorithm. LEAST_CONN is LEAST_REQUEST; UNSPECIFIED is ROUND_ROBIN.', {
+    default: 'ROUND_ROBIN (Istio: LEAST_REQUEST)',
+    partial: 'PASSTHROUGH warns (TRL0402) and balances ROUND_ROBIN',
   }),
   consistentHash: obj('Session affinity by hashing a request property.', {
     httpHeaderName: str('Hash this request header.'),
     httpCookie: obj('Hash this cookie; generated with the given ttl when absent.', {
       name: str('Cookie name.', { required: true }),
-      path: str('Cookie path.'),
-      ttl: dur('Cookie lifetime.'),
+      path: str('Cookie path.', { unsupported: 'the proxy hashes on the cookie when the client sends it but never generates it' }),
+      ttl: dur('Cookie lifetime.', { unsupported: 'the proxy hashes on the cookie when the client sends it but never generates it' }),
     }),
     useSourceIp: bool('Hash the caller\'s IP.'),
     httpQueryParameterName: str('Hash this query parameter.'),
-    ringHash: obj('Ring hash.', { minimumRingSize: int('Minimum ring size.', { min: 1 }) }),
-    maglev: obj('Maglev hash.', { tableSize: int('Table size.', { min: 1 }) }, { partial: 'hashed like ringHash' }),
-    minimumRingSize: int('Minimum ring size.', { deprecated: 'use ringHash.minimumRingSize' }),
+    ringHash: obj('Ring hash.', { minimumRingSize: int('Minimum ring size.', { min: 1, unsupported: RING_SIZE }) }),
+    maglev: obj('Maglev hash.', { tableSize: int('Table size.', { min: 1, unsupported: RING_SIZE }) }, { partial: 'hashed like ringHash' }),
+    minimumRingSize: int('Minimum ring size.', { deprecated: 'use ringHash.minimumRingSize', unsupported: RING_SIZE }),
   }, { oneOf: ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'] }),
   localityLbSetting: obj('Locality-aware load balancing.', {
     distribute: arr(
@@ -342,9 +347,9 @@ const loadBalancer = obj('Load-balancing algorithm.', {
     ),
     failover: arr(
       obj('Region failover.', { from: str('Origin region.', { required: true }), to: str('Failover region.', { required: true }) }),
-      'Failover regions.',
+      'Failover regions: callers in `from` use endpoints in `to` when their own region has none left, before any other region (needs outlierDetection, as proximity failover does).',
     ),
-    failoverPriority: strings('Labels ordering failover priority.'),
+    failoverPriority: strings('Labels ordering failover priority.', { unsupported: 'endpoint labels do not set priorities; use failover (regions) or the default proximity order' }),
     enabled: bool('Turn locality load balancing on or off.', { default: 'true when outlierDetection is set' }),
   }),
   warmupDurationSecs: dur('Slow start window for new endpoints.', { unsupported: 'slow start is not implemented' }),
@@ -352,49 +357,52 @@ const loadBalancer = obj('Load-balancing algorithm.', {
 
 const connectionPool = obj('Connection and request limits (circuit breaking).', {
   tcp: obj('TCP limits.', {
-    maxConnections: int('Maximum connections to the destination.', { min: 1, default: '4294967295' }),
-    connectTimeout: dur('TCP connect timeout.', { default: '10s' }),
+    maxConnections: int('Maximum connections to the destination.', { min: 1, default: '1024 (Istio: 4294967295)' }),
+    connectTimeout: dur('TCP connect timeout.', { default: 'Mesh.spec.defaults.connectTimeout, else 10s' }),
     tcpKeepalive: obj('TCP keepalive.', {
       probes: int('Unanswered probes before the connection is dead.', { min: 0 }),
       time: dur('Idle time before probes start.'),
       interval: dur('Time between probes.'),
-    }),
-    maxConnectionDuration: dur('Maximum lifetime of a connection.'),
-    idleTimeout: dur('Close idle TCP connections after this.'),
+    }, { unsupported: 'upstream keepalive probes are not configurable' }),
+    maxConnectionDuration: dur('Maximum lifetime of a connection.', { unsupported: 'connections are not closed by age; use http.maxRequestsPerConnection' }),
+    idleTimeout: dur('Close idle TCP connections after this.', { unsupported: 'TCP connections have no idle timeout; for HTTP use http.idleTimeout' }),
   }),
   http: obj('HTTP limits.', {
-    http1MaxPendingRequests: int('Maximum requests waiting for a connection.', { min: 0, default: '4294967295' }),
-    http2MaxRequests: int('Maximum concurrent requests.', { min: 0, default: '4294967295' }),
+    http1MaxPendingRequests: int('Maximum requests waiting for a connection.', { min: 0, default: '1024 (Istio: 4294967295)' }),
+    http2MaxRequests: int('Maximum concurrent requests.', { min: 0, default: '1024 (Istio: 4294967295)' }),
     maxRequestsPerConnection: int('Requests per connection before it is closed (0 = unlimited).', { min: 0 }),
-    maxRetries: int('Maximum concurrent retries.', { min: 0, default: '4294967295' }),
-    idleTimeout: dur('Close idle upstream connections after this.', { default: '1h' }),
-    h2UpgradePolicy: en(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'], 'Upgrade HTTP/1.1 to HTTP/2 between proxies.', { default: 'DEFAULT' }),
-    useClientProtocol: bool('Use the caller\'s protocol upstream.', { default: 'false' }),
-    maxConcurrentStreams: int('Maximum concurrent streams per HTTP/2 connection.', { min: 1 }),
+    maxRetries: int('Maximum concurrent retries.', { min: 0, default: '1024 (Istio: 4294967295)' }),
+    idleTimeout: dur('Close idle upstream connections after this.', { default: 'Mesh.spec.defaults.idleTimeout, else 4s', partial: 'HTTP/1.1 upstream connections only; HTTP/2 and gRPC sessions stay open while the peer keeps them' }),
+    h2UpgradePolicy: en(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'], 'Upgrade HTTP/1.1 to HTTP/2 between proxies.', { default: 'DEFAULT', unsupported: 'the protocol between proxies is chosen by the proxies (ALPN)' }),
+    useClientProtocol: bool('Use the caller\'s protocol upstream.', { default: 'false', unsupported: 'the protocol between proxies is chosen by the proxies (ALPN)' }),
+    maxConcurrentStreams: int('Maximum concurrent streams per HTTP/2 connection.', { min: 1, unsupported: 'use http2MaxRequests to bound concurrent requests' }),
   }),
 });
 
 const outlierDetection = obj('Eject endpoints that keep failing.', {
-  splitExternalLocalOriginErrors: bool('Count local-origin failures (connect, reset) separately.', { default: 'false' }),
-  consecutiveLocalOriginFailures: int('Local-origin failures before ejection.', { min: 0 }),
+  splitExternalLocalOriginErrors: bool('Count local-origin failures (connect, reset) separately.', { default: 'false', unsupported: LOCAL_ORIGIN }),
+  consecutiveLocalOriginFailures: int('Local-origin failures before ejection.', { min: 0, unsupported: LOCAL_ORIGIN }),
   consecutiveGatewayErrors: int('502/503/504 responses in a row before ejection.', { min: 0 }),
   consecutive5xxErrors: int('5xx responses in a row before ejection.', { min: 0, default: '5' }),
   consecutiveErrors: int('Gateway errors in a row before ejection.', { min: 0, deprecated: 'use consecutive5xxErrors or consecutiveGatewayErrors' }),
   interval: dur('Time between ejection sweeps.', { default: '10s' }),
   baseEjectionTime: dur('Minimum ejection time, multiplied by the number of ejections.', { default: '30s' }),
   maxEjectionPercent: int('Maximum share of endpoints ejected.', { check: 'percent', default: '10' }),
-  minHealthPercent: int('Below this share of healthy endpoints, ejection is off.', { check: 'percent', default: '0' }),
+  minHealthPercent: int('Below this share of healthy endpoints, ejection is off.', { check: 'percent', default: '0', unsupported: 'not configurable: ejection stays on, bounded by maxEjectionPercent, and with every endpoint ejected the proxy picks among all of them' }),
 });
 
 const clientTls = obj('TLS towards the destination.', {
-  mode: en(['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'], 'TLS mode. ISTIO_MUTUAL means the mesh\'s own mTLS.', { required: true }),
-  clientCertificate: str('Path of the client certificate (MUTUAL).'),
-  privateKey: str('Path of the client private key (MUTUAL).'),
-  caCertificates: str('Path of CA certificates to verify the server.'),
-  credentialName: str('Kubernetes secret holding the credentials.', { unsupported: 'Kubernetes secrets are not read; use the file paths' }),
-  subjectAltNames: strings('Accepted server SANs.'),
-  sni: str('SNI to send.'),
-  insecureSkipVerify: bool('Do not verify the server certificate.', { default: 'false' }),
+  mode: en(['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'], 'TLS mode. ISTIO_MUTUAL means the mesh\'s own mTLS, which Trellis always uses to endpoints that run a Trellis proxy (plaintext to all others).', {
+    required: true,
+    partial: 'only ISTIO_MUTUAL; DISABLE, SIMPLE and MUTUAL warn (TRL0402)',
+  }),
+  clientCertificate: str('Path of the client certificate (MUTUAL).', { unsupported: NO_TLS_ORIGINATION }),
+  privateKey: str('Path of the client private key (MUTUAL).', { unsupported: NO_TLS_ORIGINATION }),
+  caCertificates: str('Path of CA certificates to verify the server.', { unsupported: NO_TLS_ORIGINATION }),
+  credentialName: str('Kubernetes secret holding the credentials.', { unsupported: 'Kubernetes secrets are not read, and TLS origination is not implemented' }),
+  subjectAltNames: strings('Accepted server SANs.', { unsupported: NO_TLS_ORIGINATION }),
+  sni: str('SNI to send.', { unsupported: NO_TLS_ORIGINATION }),
+  insecureSkipVerify: bool('Do not verify the server certificate.', { default: 'false', unsupported: NO_TLS_ORIGINATION }),
 });
 
 const portTrafficPolicy = obj('Policy for one port.', {
@@ -432,37 +440,43 @@ const destinationRule = obj('What happens after routing: subsets, load balancing
     'Named subsets.',
   ),
   exportTo: strings('Namespaces that see this rule.', { unsupported: 'visibility is not enforced: the rule applies mesh-wide' }),
-  workloadSelector: workloadSelector('Apply only to these calling workloads.'),
+  workloadSelector: obj('Apply only to these calling workloads.', { matchLabels: labels('Labels a calling workload must carry.') }, {
+    unsupported: 'the rule applies to every caller; put caller-specific policy in a DestinationRule in the callers\' namespace',
+  }),
 });
 
 // ------------------------------------------------------------------ ServiceEntry / WorkloadEntry
 
 const workloadEntryFields = {
-  address: str('IP or DNS name of the endpoint.', { required: true }),
+  address: str('IP address of the endpoint.', { required: true, partial: 'IP addresses only: a DNS name warns (TRL0402) and the endpoint is skipped' }),
   ports: map(port('Port number.'), 'Port name -> port number on this endpoint.'),
   labels: labels('Labels of the endpoint.'),
   network: str('Network of the endpoint.', { unsupported: 'multi-network is not implemented' }),
   locality: str('Locality `region/zone/subZone`.'),
-  weight: int('Load-balancing weight.', { min: 0 }),
+  weight: int('Load-balancing weight.', { min: 0, unsupported: 'endpoints of a locality are balanced with equal weight' }),
   serviceAccount: str('Service account the endpoint runs as (its identity).'),
 };
 
 const serviceEntry = obj('A service not declared by a Service or Workload, e.g. an external API.', {
   hosts: strings('Host names of the service.', { required: true, items: { type: 'string', check: 'host' } }),
-  addresses: strings('Virtual IPs or CIDRs of the service.', { items: { type: 'string', check: 'cidr' } }),
+  addresses: strings('Virtual IPs or CIDRs of the service.', { items: { type: 'string', check: 'cidr' }, unsupported: 'services are addressed by host name (HTTP_PROXY or Workload upstreams), never by IP' }),
   ports: arr(
     obj('A port of the service.', {
       number: port('Port number.', { required: true }),
-      protocol: en(['HTTP', 'HTTPS', 'GRPC', 'HTTP2', 'MONGO', 'TCP', 'TLS', 'UDP'], 'Protocol.', { default: 'TCP' }),
+      protocol: en(['HTTP', 'HTTPS', 'GRPC', 'HTTP2', 'MONGO', 'TCP', 'TLS', 'UDP'], 'Protocol. MONGO is proxied as TCP.', { default: 'TCP', partial: 'UDP warns (TRL0402): Trellis proxies TCP only' }),
       name: str('Port name.', { required: true }),
       targetPort: port('Port on the endpoints.'),
     }),
     'Ports of the service.',
   ),
-  location: en(['MESH_EXTERNAL', 'MESH_INTERNAL'], 'Whether the endpoints are in the mesh (mTLS) or outside.', {
+  location: en(['MESH_EXTERNAL', 'MESH_INTERNAL'], 'Whether the endpoints are in the mesh (mTLS) or outside. Trellis decides per endpoint: mTLS to endpoints that run a Trellis proxy, plaintext to the others.', {
     default: 'MESH_EXTERNAL',
+    partial: 'MESH_INTERNAL with static `endpoints` warns (TRL0402): those endpoints have no Trellis proxy and are reached in plaintext',
   }),
-  resolution: en(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN'], 'How endpoints are found.', { default: 'NONE' }),
+  resolution: en(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN'], 'How endpoints are found. Trellis always uses the listed `endpoints` (IP addresses) or the Workloads / WorkloadEntries `workloadSelector` picks.', {
+    default: 'NONE',
+    partial: 'as STATIC; DNS and DNS_ROUND_ROBIN warn (TRL0402): names are not resolved; NONE without endpoints or workloadSelector warns: there is no original destination to pass through to',
+  }),
   endpoints: arr(obj('An endpoint.', workloadEntryFields), 'Static endpoints.'),
   // ServiceEntry's selector is spelled `labels`, unlike the `matchLabels` of policies.
   workloadSelector: obj('Select Workloads / WorkloadEntries in this namespace as endpoints.', {
@@ -567,13 +581,15 @@ const requestAuthentication = obj('Validates JWTs on requests; a request with an
 
 // ------------------------------------------------------------------ Gateway API
 
+const HOSTNAMES = 'a route attached to a Service applies to every request for that Service; hostnames are not matched';
+
 const parentRefs = arr(
   obj('What the route attaches to. For mesh routing: a Service (`kind: Service`, `group: ""`).', {
     group: str('API group; `""` for Service.', { default: 'gateway.networking.k8s.io' }),
     kind: str('Kind; `Service` for mesh routing.', { default: 'Gateway', partial: 'only `Service`; other kinds (and the default Gateway) warn (TRL0402)' }),
     namespace: str('Namespace of the parent.', { default: 'the route\'s namespace' }),
     name: str('Name of the parent.', { required: true }),
-    sectionName: str('Section (listener / port name) of the parent.'),
+    sectionName: str('Name of the parent Service\'s port the route applies to (as `port`, by name).'),
     port: port('Port of the parent Service the route applies to.'),
   }),
   'Parents; without a Service parent the route applies to nothing in the mesh.',
@@ -653,17 +669,17 @@ const backendRefs = (filters: FieldSchema): FieldSchema =>
     obj('A backend.', {
       ...backendObjectRef,
       weight: int('Relative weight (not a percentage); 0 sends nothing.', { check: 'weight', default: '1' }),
-      filters,
+      filters: { ...filters, description: 'Filters applied when this backend is picked.', partial: 'header modifiers only; other filter types warn (TRL0402)' },
     }),
     'Backends; traffic is split by relative weight.',
   );
 
 const httpRouteSpec = obj('Gateway API HTTP routing; in the mesh it attaches to a Service.', {
   parentRefs,
-  hostnames: strings('Host names matched against Host.', { items: { type: 'string', check: 'host' } }),
+  hostnames: strings('Host names matched against Host.', { items: { type: 'string', check: 'host' }, unsupported: HOSTNAMES }),
   rules: arr(
     obj('A rule.', {
-      name: str('Rule name, used as the `route` label in telemetry.'),
+      name: str('Rule name.', { unsupported: 'the `route` label, access logs and `trellis tap` name a rule `<namespace>/<route name>#<rule index>`; the rule name is not used' }),
       matches: arr(
         obj('A match (all conditions).', {
           path: obj('Path condition.', {
@@ -702,10 +718,10 @@ const httpRouteSpec = obj('Gateway API HTTP routing; in the mesh it attaches to 
 
 const grpcRouteSpec = obj('Gateway API gRPC routing; in the mesh it attaches to a Service.', {
   parentRefs,
-  hostnames: strings('Host names matched against :authority.', { items: { type: 'string', check: 'host' } }),
+  hostnames: strings('Host names matched against :authority.', { items: { type: 'string', check: 'host' }, unsupported: HOSTNAMES }),
   rules: arr(
     obj('A rule.', {
-      name: str('Rule name, used as the `route` label in telemetry.'),
+      name: str('Rule name.', { unsupported: 'the `route` label, access logs and `trellis tap` name a rule `<namespace>/<route name>#<rule index>`; the rule name is not used' }),
       matches: arr(
         obj('A match (all conditions).', {
           method: obj('gRPC method condition.', {
@@ -751,7 +767,7 @@ const serviceSpec = obj('A Kubernetes Service: a name, ports, and the workloads 
       name: str('Port name; its prefix (http-, grpc-, tcp-) names the protocol when appProtocol is absent.'),
       port: port('Port callers use.', { required: true }),
       targetPort: { type: 'intOrString', description: 'Port (or port name) on the workloads.', default: 'port' },
-      protocol: en(['TCP', 'UDP', 'SCTP'], 'Transport.', { default: 'TCP' }),
+      protocol: en(['TCP', 'UDP', 'SCTP'], 'Transport.', { default: 'TCP', partial: 'TCP only; UDP and SCTP warn (TRL0402)' }),
       appProtocol: str('Application protocol: http, http2, grpc, tcp, tls, https.'),
       nodePort: port('Node port.', { unsupported: 'Trellis has no node ports' }),
     }),
@@ -762,9 +778,9 @@ const serviceSpec = obj('A Kubernetes Service: a name, ports, and the workloads 
   clusterIPs: strings('Virtual IPs.', { unsupported: 'services are addressed by name' }),
   externalName: str('DNS alias.', { unsupported: 'use a ServiceEntry' }),
   sessionAffinity: str('Session affinity.', { unsupported: 'use a DestinationRule consistentHash' }),
-  ipFamilies: strings('IP families.'),
-  ipFamilyPolicy: str('IP family policy.'),
-  internalTrafficPolicy: str('Internal traffic policy.'),
+  ipFamilies: strings('IP families.', { partial: 'no effect: endpoints are reached at whatever address they have' }),
+  ipFamilyPolicy: str('IP family policy.', { partial: 'no effect: endpoints are reached at whatever address they have' }),
+  internalTrafficPolicy: str('Internal traffic policy.', { partial: '`Cluster` only; `Local` warns (TRL0402): Trellis has no nodes to keep traffic on' }),
   // Fields `kubectl get -o yaml` prints for other Service types: accepted so such output loads.
   externalTrafficPolicy: any('External traffic policy.', { unsupported: 'Trellis has no node or load-balancer entry points' }),
   sessionAffinityConfig: any('Session affinity settings.', { unsupported: 'use a DestinationRule consistentHash' }),

@@ -4,6 +4,7 @@ import { namespaceOf } from './names.js';
 import { joinPath, positionOf } from './positions.js';
 import { checkField, checkObject, isPlainObject, type Report } from './schema-check.js';
 import { METADATA_SCHEMA, kindSchema } from './schema.js';
+import { checkValueSupport } from './value-support.js';
 import { API_VERSIONS, type KindName, type Resource } from './types.js';
 
 /** Builds a reporter that stamps the resource's identity and the field's source position on each finding. */
@@ -52,6 +53,7 @@ export function validateResource(r: Resource): Diagnostic[] {
   checkField(r.spec, schema.spec, 'spec', report);
   if (!isPlainObject(r.spec)) return out;
   SEMANTIC[schema.kind]?.(r.spec, report, r);
+  checkValueSupport(schema.kind, r.spec, report);
   return out;
 }
 
