@@ -34,7 +34,7 @@ const cases: [string, string, string, number, RegExp][] = [
   ['peer identity differs from the endpoint identity', 'impostor', '/', 503, /^upstream_connect_failure: .*peer is spiffe:\/\/cluster.local\/ns\/default\/sa\/b, expected spiffe:\/\/cluster.local\/ns\/default\/sa\/someone-else/],
   ['the peer proxy is up but its app is not listening', 'deadapp', '/', 503, /^upstream_connect_failure: listener inbound\|default\/b: app at 127.0.0.1:\d+ \(inbound\|\d+\|default\/b\) refused the connection: ECONNREFUSED/],
   ['fault injection from the route', 'faulty', '/', 503, /^fault_injected: route default\/faulty#0 injected a fault \(HTTP 503\)/],
-  ['app resets the connection', 'b', '/reset', 503, /^upstream_reset: route default\/b#2 cluster outbound\|80\|\|b.default.svc.cluster.local: socket hang up/],
+  ['app resets the connection', 'b', '/reset', 503, /^upstream_reset: route default\/b#2 cluster outbound\|80\|\|b.default.svc.cluster.local: (socket hang up|upstream connection closed before any response)/],
   ['route timeout', 'b', '/slow?delay=1500', 504, /^upstream_timeout: route default\/b-slow#0 timeout 300ms exceeded waiting for cluster outbound\|80\|\|b.default.svc.cluster.local/],
 ];
 

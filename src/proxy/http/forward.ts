@@ -5,6 +5,8 @@ import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import type { UpstreamPool } from '../upstream/pool.js';
 import { openUpstream, type UpstreamError } from '../upstream/connect.js';
+import { h1Request, type H1Exchange } from '../upstream/h1-client.js';
+import { upstreamClient, type UpstreamClient } from '../upstream/client-choice.js';
 import { applyHeaderOps } from '../policy-api.js';
 import type { Exchange, Handler, Headers } from './exchange.js';
 import { sanitizeResponseHeaders } from './headers.js';
@@ -34,11 +36,13 @@ function wantsH2(ex: Exchange): boolean {
   return p === 'GRPC' || p === 'HTTP2';
 }
 
-export function createForward(pool: UpstreamPool): Handler {
+/** `client`: the HTTP/1.1 upstream client (TRELLIS_UPSTREAM_CLIENT, read when the handler is built). */
+export function createForward(pool: UpstreamPool, client: UpstreamClient = upstreamClient()): Handler {
+  const h1 = client === 'node' ? forwardNodeH1 : forwardH1;
   return (ex) => {
     if (ex.upgrade) return forwardUpgrade(ex);
     if (wantsH2(ex)) return forwardH2(ex, pool);
-    forwardH1(ex, pool);
+    h1(ex, pool);
   };
 }
 
@@ -60,7 +64,63 @@ function hasBody(req: http.IncomingMessage): boolean {
   return (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
+/** An HTTP/1.1 request without content-length or transfer-encoding, or an HTTP/2 one whose headers ended the stream. */
+function isBodiless(ex: Exchange): boolean {
+  if (!ex.downstreamH2) return !hasBody(ex.req as http.IncomingMessage);
+  const s = (ex.req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream;
+  return s?.endAfterHeaders === true;
+}
+
+/** HTTP/1.1 on the hand-written client (the default): pooled keep-alive connection, response streamed with backpressure. */
 function forwardH1(ex: Exchange, pool: UpstreamPool, replay = false): void {
+  const ep = ex.endpoint!;
+  const cs = ex.cluster!;
+  ex.headers.host = ex.authority;
+  const req = ex.req as http.IncomingMessage;
+  const res = ex.res as ServerResponse;
+  const bodiless = replay || isBodiless(ex);
+  let x: H1Exchange;
+  const resume = () => x.resume();
+  try {
+    x = h1Request(
+      pool.h1(cs.config, ep, ex.caller),
+      { method: ex.method, path: ex.query ? `${ex.path}?${ex.query}` : ex.path, headers: ex.headers, body: bodiless ? undefined : req },
+      {
+        onResponse: (status, headers) => res.writeHead(status, responseHeaders(ex, headers as Headers)),
+        onData: (c) => {
+          if (!res.write(c)) {
+            res.once('drain', resume);
+            return false;
+          }
+        },
+        onEnd: (t) => {
+          if (t !== undefined) res.addTrailers(t as Record<string, string>);
+          res.end();
+        },
+        onError: (e) => {
+          // The keep-alive race (see canReplay); after the response head, reject() resets the downstream.
+          if (!replay && e.retryable && bodiless && REPLAYABLE.has(ex.method) && !ex.errorCode && !res.writableEnded) return forwardH1(ex, pool, true);
+          upstreamFailure(ex, e);
+        },
+      },
+    );
+  } catch (err) {
+    // A head the client refuses to write: nothing was sent (bad_request).
+    return upstreamFailure(ex, err as UpstreamError);
+  }
+  ex.abortUpstream = () => x.abort();
+  if (replay) return;
+  cs.balancer.onRequestStart(ep);
+  res.once('close', () => {
+    cs.balancer.onRequestEnd(ep);
+    // The client went away mid-response: stop the upstream side too (a finished exchange keeps its pooled socket).
+    if (!res.writableFinished) ex.abortUpstream?.();
+  });
+  if (bodiless) req.resume();
+}
+
+/** HTTP/1.1 on node's http client (TRELLIS_UPSTREAM_CLIENT=node). */
+function forwardNodeH1(ex: Exchange, pool: UpstreamPool, replay = false): void {
   const ep = ex.endpoint!;
   const cs = ex.cluster!;
   ex.headers.host = ex.authority;
@@ -77,7 +137,7 @@ function forwardH1(ex: Exchange, pool: UpstreamPool, replay = false): void {
   let responded = false;
   ex.abortUpstream = () => upReq.destroy();
   upReq.on('error', (err: UpstreamError) => {
-    if (!replay && !ex.errorCode && !ex.res.writableEnded && canReplay(ex, upReq, responded)) return forwardH1(ex, pool, true);
+    if (!replay && !ex.errorCode && !ex.res.writableEnded && canReplay(ex, upReq, responded)) return forwardNodeH1(ex, pool, true);
     if (!err.trellisCode) err.trellisCode = 'upstream_reset';
     upstreamFailure(ex, err);
   });

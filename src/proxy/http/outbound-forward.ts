@@ -4,8 +4,11 @@ import * as http2 from 'node:http2';
 import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { UpstreamError } from '../upstream/connect.js';
+import { h1Request, type H1Error, type H1Exchange } from '../upstream/h1-client.js';
+import { upstreamClient, type UpstreamClient } from '../upstream/client-choice.js';
 import { applyHeaderOps, hashKey, type EndpointInfo, type PickContext } from '../policy-api.js';
 import type { ResilienceRegistry } from '../resilience/index.js';
 import { backoffMs, MAX_RETRY_BODY_BYTES, retryFitsDeadline, shouldRetry, tryTimeoutMs, type AttemptOutcome } from '../resilience/index.js';
@@ -22,7 +25,12 @@ const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http
 export class Flight {
   /** Tries started (1 = the first). */
   attempt = 0;
+  /** The current try on node's http client (TRELLIS_UPSTREAM_CLIENT=node). */
   upReq: http.ClientRequest | undefined = undefined;
+  /** The current try on the hand-written HTTP/1.1 client (the default). */
+  h1x: H1Exchange | undefined = undefined;
+  /** The current try holds a breaker 'pending' slot (waiting for a pooled connection). */
+  holdsPending = false;
   stream: http2.ClientHttp2Stream | undefined = undefined;
   /** The balancer counted a start on ex.endpoint that has not ended yet. */
   tryOpen = false;
@@ -47,6 +55,7 @@ export class Flight {
     readonly pool: UpstreamPool,
     readonly reg: ResilienceRegistry | undefined,
     readonly h2: boolean,
+    readonly client: UpstreamClient = 'h1',
   ) {}
 }
 
@@ -89,11 +98,11 @@ function hasBody(req: http.IncomingMessage): boolean {
 }
 
 /** The terminal handler of the outbound stack; Upgrade requests take the plain tunnel path of http/forward.ts. */
-export function createOutboundForward(pool: UpstreamPool, reg?: ResilienceRegistry): Handler {
-  const legacy = createForward(pool);
+export function createOutboundForward(pool: UpstreamPool, reg?: ResilienceRegistry, client: UpstreamClient = upstreamClient()): Handler {
+  const legacy = createForward(pool, client);
   return (ex) => {
     if (ex.upgrade) return legacy(ex);
-    const f = new Flight(pool, reg, wantsH2(ex));
+    const f = new Flight(pool, reg, wantsH2(ex), client);
     ex.flight = f;
     const d = ex.decision!;
     const mirrors = d.mirrors.length > 0 ? pickMirrors(ex) : undefined;
@@ -148,12 +157,13 @@ function bufferBody(ex: Exchange, f: Flight, mirrors: PickedMirror[] | undefined
 function begin(ex: Exchange, f: Flight, mirrors: PickedMirror[] | undefined): void {
   if (ex.res.writableEnded || ex.res.destroyed) return;
   startTry(ex, f);
-  if (mirrors !== undefined) fireMirrors(ex, f.pool, f.reg, mirrors, f.body);
+  if (mirrors !== undefined) fireMirrors(ex, f.pool, f.reg, mirrors, f.body, f.client);
 }
 
 function startTry(ex: Exchange, f: Flight): void {
   f.attempt++;
   if (f.h2) tryH2(ex, f);
+  else if (f.client === 'node') tryNodeH1(ex, f);
   else tryH1(ex, f);
 }
 
@@ -196,8 +206,17 @@ function endTry(ex: Exchange, f: Flight): void {
     ex.cluster!.balancer.onRequestEnd(ex.endpoint!);
   }
   releaseRetry(ex, f);
+  releasePending(ex, f);
   f.upReq = undefined;
+  f.h1x = undefined;
   f.stream = undefined;
+}
+
+function releasePending(ex: Exchange, f: Flight): void {
+  if (f.holdsPending) {
+    f.holdsPending = false;
+    ex.resilience?.breaker.release('pending');
+  }
 }
 
 function releaseRetry(ex: Exchange, f: Flight): void {
@@ -217,10 +236,12 @@ export function abortFlight(ex: Exchange, f: Flight, timedOut: boolean): void {
     f.backoffTimer = undefined;
   }
   const up = f.upReq;
+  const x = f.h1x;
   const st = f.stream;
-  if (timedOut && !f.committed && (up !== undefined || st !== undefined)) ex.resilience?.outlier?.onResult(ex.endpoint!.id, 'timeout');
+  if (timedOut && !f.committed && (up !== undefined || x !== undefined || st !== undefined)) ex.resilience?.outlier?.onResult(ex.endpoint!.id, 'timeout');
   endTry(ex, f);
   up?.destroy();
+  x?.abort();
   if (st !== undefined && !st.closed) st.close(NGHTTP2_CANCEL);
 }
 
@@ -231,9 +252,13 @@ export function closeFlight(ex: Exchange, f: Flight): void {
     f.backoffTimer = undefined;
   }
   const up = f.upReq;
+  const x = f.h1x;
   const st = f.stream;
   endTry(ex, f);
-  if (responseCut(ex.res)) up?.destroy();
+  if (responseCut(ex.res)) {
+    up?.destroy();
+    x?.abort();
+  }
   if (st !== undefined && !st.closed) st.close(NGHTTP2_CANCEL);
 }
 
@@ -289,12 +314,14 @@ function onPerTryTimeout(ex: Exchange, f: Flight, attempt: number): void {
   f.perTryTimer = undefined;
   if (f.attempt !== attempt || f.committed || ex.res.writableEnded || f.backoffTimer !== undefined) return;
   const up = f.upReq;
+  const x = f.h1x;
   const st = f.stream;
-  if (up === undefined && st === undefined) return;
+  if (up === undefined && x === undefined && st === undefined) return;
   ex.resilience?.outlier?.onResult(ex.endpoint!.id, 'timeout');
   const wait = retryGate(ex, f, PER_TRY_TIMEOUT);
   endTry(ex, f);
   up?.destroy();
+  x?.abort();
   if (st !== undefined && !st.closed) st.close(NGHTTP2_CANCEL);
   if (wait >= 0) return scheduleRetry(ex, f, wait);
   reject(ex, 'upstream_timeout', `route ${ex.routeName}: per-try timeout ${ex.decision!.retry!.perTryTimeoutMs}ms exceeded waiting for cluster ${ex.cluster!.config.name} (try ${attempt})`);
@@ -352,7 +379,126 @@ function responseHeaders(ex: Exchange, src: Headers): Headers {
 
 const REPLAYABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** One try on the hand-written client: pooled keep-alive connection, response streamed with backpressure. */
 function tryH1(ex: Exchange, f: Flight): void {
+  const ep = ex.endpoint!;
+  const cs = ex.cluster!;
+  ex.headers.host = ex.authority;
+  const p = f.pool.h1(cs.config, ep, ex.caller);
+  const r = ex.resilience;
+  if (r !== undefined && f.pool.wouldQueueH1(p, r.breaker.limits.connections)) {
+    // Waiting for a connection: a pending request, refused fast past max_pending_requests.
+    if (!r.breaker.tryAcquire('pending')) {
+      if (f.attempt > 1) releaseRetry(ex, f);
+      return reject(ex, 'overflow', `route ${ex.routeName}: cluster ${cs.config.name} circuit breaker max_pending_requests (${r.breaker.limits.pending}) reached`);
+    }
+    f.holdsPending = true;
+  }
+  const req = ex.req as http.IncomingMessage;
+  let body: Buffer | Readable | undefined = f.body;
+  let bodyPrefix: Buffer[] | undefined;
+  let drainReq = false;
+  if (f.streamBody) {
+    f.streamBody = false;
+    if (f.prefix === undefined && isBodiless(ex)) drainReq = true;
+    else {
+      body = req;
+      bodyPrefix = f.prefix;
+      f.prefix = undefined;
+    }
+  } else if (body === undefined && f.attempt === 1 && !f.replayed) drainReq = true;
+  let x: H1Exchange | undefined;
+  const res = ex.res as ServerResponse;
+  const resume = () => x?.resume();
+  try {
+    x = h1Request(
+      p,
+      { method: ex.method, path: ex.query ? `${ex.path}?${ex.query}` : ex.path, headers: ex.headers, body, bodyPrefix },
+      {
+        // Called once the try has its connection: it no longer waits, so it is no longer pending.
+        onSocket: () => releasePending(ex, f),
+        onResponse: (status, headers) => onH1xResponse(ex, f, x!, status, headers as Headers),
+        onData: (c) => {
+          if (f.h1x !== x) return;
+          if (!res.write(c)) {
+            res.once('drain', resume);
+            return false;
+          }
+        },
+        onEnd: (t) => {
+          if (f.h1x !== x) return;
+          if (t !== undefined) res.addTrailers(t as Record<string, string>);
+          res.end();
+        },
+        onError: (e) => onH1xError(ex, f, x!, e),
+      },
+    );
+  } catch (err) {
+    // A head the client refuses to write (bad_request): nothing was sent, not the endpoint's fault.
+    releasePending(ex, f);
+    if (f.attempt > 1) releaseRetry(ex, f);
+    const e = err as UpstreamError;
+    return upstreamFailure(ex, e, e.trellisCode ?? 'bad_request');
+  }
+  f.h1x = x;
+  f.tryOpen = true;
+  cs.balancer.onRequestStart(ep);
+  armPerTry(ex, f);
+  if (drainReq) req.resume();
+}
+
+/** An HTTP/1.1 request without content-length or transfer-encoding, or an HTTP/2 one whose headers ended the stream. */
+function isBodiless(ex: Exchange): boolean {
+  if (!ex.downstreamH2) return !hasBody(ex.req as http.IncomingMessage);
+  const s = (ex.req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream;
+  return s?.endAfterHeaders === true;
+}
+
+function onH1xError(ex: Exchange, f: Flight, x: H1Exchange, err: H1Error): void {
+  if (f.h1x !== x) return;
+  releasePending(ex, f);
+  if (f.committed) return upstreamFailure(ex, err, err.trellisCode);
+  if (err.kind === 'request_body' || err.kind === 'invalid_request') {
+    // The request side broke (client body ended early, framing): not the endpoint's fault, not retried.
+    endTry(ex, f);
+    return upstreamFailure(ex, err, err.trellisCode);
+  }
+  // The keep-alive race: see onH1Error.
+  if (!f.replayed && err.retryable && f.bodyBytes === 0 && REPLAYABLE.has(ex.method) && !ex.res.writableEnded) {
+    f.replayed = true;
+    if (f.perTryTimer !== undefined) clearTimeout(f.perTryTimer);
+    f.perTryTimer = undefined;
+    f.tryOpen = false;
+    f.h1x = undefined;
+    ex.cluster!.balancer.onRequestEnd(ex.endpoint!);
+    return tryH1(ex, f);
+  }
+  onTryFailure(ex, f, err);
+}
+
+function onH1xResponse(ex: Exchange, f: Flight, x: H1Exchange, status: number, headers: Headers): void {
+  if (f.h1x !== x || ex.res.writableEnded) return x.discard();
+  const o = ex.resilience?.outlier;
+  if (o !== undefined) o.onResult(ex.endpoint!.id, status);
+  if (ex.decision!.retry !== undefined) {
+    const wait = retryGate(ex, f, { kind: 'response', status });
+    if (wait >= 0) {
+      // Drained, not destroyed: the connection goes back to the pool.
+      x.discard();
+      endTry(ex, f);
+      return scheduleRetry(ex, f, wait);
+    }
+  }
+  if (f.perTryTimer !== undefined) {
+    clearTimeout(f.perTryTimer);
+    f.perTryTimer = undefined;
+  }
+  f.committed = true;
+  (ex.res as ServerResponse).writeHead(status, responseHeaders(ex, headers));
+}
+
+/** One try on node's http client (TRELLIS_UPSTREAM_CLIENT=node). */
+function tryNodeH1(ex: Exchange, f: Flight): void {
   const ep = ex.endpoint!;
   const cs = ex.cluster!;
   ex.headers.host = ex.authority;
@@ -403,7 +549,7 @@ function onH1Error(ex: Exchange, f: Flight, upReq: http.ClientRequest, err: Upst
     f.perTryTimer = undefined;
     f.tryOpen = false;
     ex.cluster!.balancer.onRequestEnd(ex.endpoint!);
-    return tryH1(ex, f);
+    return tryNodeH1(ex, f);
   }
   onTryFailure(ex, f, err);
 }

@@ -2,6 +2,8 @@
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import type { UpstreamPool } from '../upstream/pool.js';
+import { h1Request, type H1Exchange } from '../upstream/h1-client.js';
+import type { UpstreamClient } from '../upstream/client-choice.js';
 import type { ClusterState } from '../state.js';
 import type { ResilienceRegistry } from '../resilience/index.js';
 import type { Exchange } from './exchange.js';
@@ -36,22 +38,22 @@ export function shadowHost(authority: string): string {
  * Sends the copies; `body` is the buffered request body (requests whose body was streamed are not
  * mirrored). A copy takes a breaker 'requests' slot of its own cluster in `reg`, and is skipped when full.
  */
-export function fireMirrors(ex: Exchange, pool: UpstreamPool, reg: ResilienceRegistry | undefined, mirrors: PickedMirror[], body: Buffer | undefined): void {
+export function fireMirrors(ex: Exchange, pool: UpstreamPool, reg: ResilienceRegistry | undefined, mirrors: PickedMirror[], body: Buffer | undefined, client: UpstreamClient = 'h1'): void {
   for (const m of mirrors) {
     try {
-      fireOne(ex, pool, reg, m.cluster, body);
+      fireOne(ex, pool, reg, m.cluster, body, client);
     } catch {
       // A mirror never fails the main request.
     }
   }
 }
 
-function fireOne(ex: Exchange, pool: UpstreamPool, reg: ResilienceRegistry | undefined, cs: ClusterState, body: Buffer | undefined): void {
+function fireOne(ex: Exchange, pool: UpstreamPool, reg: ResilienceRegistry | undefined, cs: ClusterState, body: Buffer | undefined, client: UpstreamClient): void {
   // On-demand EDS: the first copy to a mirror cluster goes once its endpoints arrived (the main request never waits).
   if (cs.fetchEndpoints) {
     void cs.fetchEndpoints(cs.config.connectTimeoutMs).then((st) => {
       const now = st.clusters.get(cs.config.name);
-      if (now && !now.fetchEndpoints) fireMirrors(ex, pool, reg, [{ cluster: now }], body);
+      if (now && !now.fetchEndpoints) fireMirrors(ex, pool, reg, [{ cluster: now }], body, client);
     });
     return;
   }
@@ -98,6 +100,27 @@ function fireOne(ex: Exchange, pool: UpstreamPool, reg: ResilienceRegistry | und
     return;
   }
   headers.host = host;
+  if (client === 'h1') {
+    let x: H1Exchange | undefined;
+    try {
+      x = h1Request(pool.h1(cs.config, ep, ex.caller), { method: ex.method, path, headers, body }, {
+        // The response is read and dropped; the connection goes back to the pool.
+        onResponse: () => x?.discard(),
+        onData: () => {},
+        onEnd: release,
+        onError: release,
+      });
+    } catch {
+      return release();
+    }
+    const sent = x;
+    // abort() calls no handler: release here.
+    abort = () => {
+      sent.abort();
+      release();
+    };
+    return;
+  }
   const req = http.request({ agent: pool.agent(cs.config, ep, ex.caller), host: ep.address, port: ep.port, method: ex.method, path, headers: headers as http.OutgoingHttpHeaders, setHost: false });
   abort = () => req.destroy();
   req.on('error', release);

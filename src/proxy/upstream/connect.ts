@@ -7,7 +7,8 @@ import type { WorkloadTls } from '../tls/identity.js';
 import { checkPeerSvid } from '../tls/svid.js';
 
 export interface UpstreamError extends Error {
-  trellisCode?: 'upstream_connect_failure' | 'upstream_reset' | 'overflow';
+  /** upstream_timeout and bad_request come only from the HTTP/1.1 client (H1Error: no head in time, a request it refuses to write). */
+  trellisCode?: 'upstream_connect_failure' | 'upstream_reset' | 'upstream_timeout' | 'overflow' | 'bad_request';
 }
 
 /** `outbound_.<targetPort>_.<subset>_.<fqdn>` — the inbound proxy picks its filter chain by this port. */

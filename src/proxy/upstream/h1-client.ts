@@ -200,6 +200,8 @@ export class H1Exchange implements ConnUser, Waiter, ResponseEvents {
     body.once('error', this.onSourceError);
     body.once('close', this.onSourceClose);
     if (socket.writableNeedDrain) this.pauseSource();
+    // A source paused by its owner (e.g. after reading a prefix) does not flow again on a 'data' listener alone.
+    else body.resume();
     // A source already ended (fully read before) emits nothing more: end now.
     if ((body as Readable & { readableEnded?: boolean }).readableEnded) this.onSourceEnd();
   }

@@ -1,4 +1,4 @@
-// Reusable upstream connections per (caller identity, endpoint, SNI): a keep-alive HTTP/1.1 agent or one HTTP/2 session.
+// Reusable upstream connections per (caller identity, endpoint, SNI): a keep-alive HTTP/1.1 pool (H1Pool, or node's agent) or one HTTP/2 session.
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import type { Socket } from 'node:net';
@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import { asMsg, durationMs } from '../route/proto.js';
 import type { CircuitBreaker } from '../resilience/index.js';
 import { openUpstream, upstreamSni, type UpstreamError } from './connect.js';
+import { H1Pool } from './h1-pool.js';
 
 /** Idle pooled sockets are closed before the app's usual keep-alive timeout (node: 5s) to avoid reusing a dying one. */
 const IDLE_MS = 4000;
@@ -88,8 +89,33 @@ function httpOptions(raw: Record<string, unknown> | undefined): { idleMs: number
   return { idleMs: idle !== undefined && idle > 0 ? idle : IDLE_MS, maxRequests: Number.isFinite(maxRequests) && maxRequests > 0 ? maxRequests : 0 };
 }
 
+/**
+ * A connection for the hand-written client: takes a breaker 'connections' slot (released on close) or
+ * fails as overflow, as MeshAgent.createConnection does for node's agent.
+ */
+function h1Connect(cluster: ClusterConfig, ep: EndpointInfo, caller: WorkloadTls | undefined, breaker: (() => CircuitBreaker | undefined) | undefined): () => Socket {
+  return () => {
+    const br = breaker?.();
+    if (br !== undefined && !br.tryAcquire('connections')) {
+      const s = new net.Socket();
+      const err = new Error(`cluster ${cluster.name}: circuit breaker max_connections (${br.limits.connections}) reached`) as UpstreamError;
+      err.trellisCode = 'overflow';
+      process.nextTick(() => s.destroy(err));
+      return s;
+    }
+    const s = openUpstream(cluster, ep, caller, ['http/1.1']);
+    if (br !== undefined) s.once('close', () => br.release('connections'));
+    return s;
+  };
+}
+
 interface AgentEntry {
-  agent: MeshAgent;
+  /** Made on first use: a process uses one client or the other (TRELLIS_UPSTREAM_CLIENT). */
+  agent: MeshAgent | undefined;
+  h1: H1Pool | undefined;
+  idleMs: number;
+  maxRequests: number;
+  breaker: (() => CircuitBreaker | undefined) | undefined;
   cluster: ClusterConfig;
   ep: EndpointInfo;
   caller?: WorkloadTls;
@@ -111,21 +137,46 @@ export class UpstreamPool {
     return `${caller?.spiffeId ?? ''}|${caller?.generation ?? 0}|${ep.address}:${ep.port}|${upstreamSni(cluster, ep)}|${meshMeta(ep).identity ?? ''}|${cluster.connectTimeoutMs}`;
   }
 
-  agent(cluster: ClusterConfig, ep: EndpointInfo, caller: WorkloadTls | undefined): http.Agent {
+  private entry(cluster: ClusterConfig, ep: EndpointInfo, caller: WorkloadTls | undefined): AgentEntry {
     const last = this.lastByEndpoint.get(ep);
-    if (last !== undefined && last.entry.live && last.cluster === cluster && last.caller === caller && last.generation === (caller?.generation ?? 0)) return last.entry.agent;
+    if (last !== undefined && last.entry.live && last.cluster === cluster && last.caller === caller && last.generation === (caller?.generation ?? 0)) return last.entry;
     const k = this.key(cluster, ep, caller);
     let a = this.agents.get(k);
     if (!a) {
       const { idleMs, maxRequests } = httpOptions(this.opts.clusterRaw?.(cluster.name));
       const breaker = this.opts.breaker;
       const name = cluster.name;
-      a = { agent: new MeshAgent(cluster, ep, caller, idleMs, maxRequests, breaker && (() => breaker(name))), cluster, ep, caller, generation: caller?.generation ?? 0, live: true };
+      a = { agent: undefined, h1: undefined, idleMs, maxRequests, breaker: breaker && (() => breaker(name)), cluster, ep, caller, generation: caller?.generation ?? 0, live: true };
       this.agents.set(k, a);
     }
     // The key is a function of these objects (and the caller's generation): the same ones find the same entry.
     this.lastByEndpoint.set(ep, { entry: a, cluster, caller, generation: caller?.generation ?? 0 });
-    return a.agent;
+    return a;
+  }
+
+  /** node's http.Agent for the key (the TRELLIS_UPSTREAM_CLIENT=node path). */
+  agent(cluster: ClusterConfig, ep: EndpointInfo, caller: WorkloadTls | undefined): http.Agent {
+    const a = this.entry(cluster, ep, caller);
+    return (a.agent ??= new MeshAgent(a.cluster, a.ep, a.caller, a.idleMs, a.maxRequests, a.breaker));
+  }
+
+  /** The hand-written client's connection pool for the key (the default HTTP/1.1 upstream path). */
+  h1(cluster: ClusterConfig, ep: EndpointInfo, caller: WorkloadTls | undefined): H1Pool {
+    const a = this.entry(cluster, ep, caller);
+    return (a.h1 ??= new H1Pool({
+      connect: h1Connect(a.cluster, a.ep, a.caller, a.breaker),
+      readyEvent: 'trellis:ready',
+      maxSockets: MAX_SOCKETS,
+      maxIdle: 64,
+      idleMs: a.idleMs,
+      maxRequestsPerSocket: a.maxRequests,
+    }));
+  }
+
+  /** wouldQueue for an H1Pool: the same per-endpoint cap from the cluster's max_connections. */
+  wouldQueueH1(p: H1Pool, maxConnections: number): boolean {
+    p.maxSockets = Math.min(MAX_SOCKETS, Math.max(1, maxConnections));
+    return p.wouldQueue();
   }
 
   /**
@@ -172,8 +223,11 @@ export class UpstreamPool {
       if (stale || !alive(a.ep, a.cluster)) {
         this.agents.delete(k);
         a.live = false;
-        a.agent.keepSocketAlive = () => false;
-        for (const list of Object.values(a.agent.freeSockets)) for (const sock of list ?? []) sock.destroy();
+        a.h1?.retire();
+        if (a.agent !== undefined) {
+          a.agent.keepSocketAlive = () => false;
+          for (const list of Object.values(a.agent.freeSockets)) for (const sock of list ?? []) sock.destroy();
+        }
       }
     }
   }
@@ -183,7 +237,8 @@ export class UpstreamPool {
     this.closed = true;
     for (const a of this.agents.values()) {
       a.live = false;
-      a.agent.destroy();
+      a.agent?.destroy();
+      a.h1?.retire();
     }
     for (const s of this.sessions.values()) s.close();
     this.agents.clear();
