@@ -245,7 +245,7 @@ const httpRoute = obj('One HTTP rule; rules are tried in order and the first mat
     retryOn: str('Comma-separated conditions: 5xx, gateway-error, reset, connect-failure, retriable-4xx, refused-stream, retriable-status-codes, status codes, gRPC cancelled, deadline-exceeded, resource-exhausted, unavailable; add `non-idempotent` to allow retrying POST/PATCH and other non-idempotent methods.', {
       default: 'connect-failure,refused-stream,unavailable,cancelled,503',
     }),
-    retryRemoteLocalities: bool('Allow retries to go to other localities.', { default: 'false', unsupported: 'retries pick endpoints with the same locality preferences as first tries' }),
+    retryRemoteLocalities: bool('Allow retries to go to other localities.', { default: 'false', partial: 'retries pick endpoints with the same locality priorities as first tries; `true` warns (TRL0402)' }),
     retryIgnorePreviousHosts: bool('Avoid hosts tried before.', { default: 'true', partial: 'a retry always avoids hosts tried before while another is left; `false` warns (TRL0402)' }),
   }),
   fault: obj('Inject faults (testing resilience).', {
@@ -373,22 +373,22 @@ const connectionPool = obj('Connection and request limits (circuit breaking).', 
     maxRequestsPerConnection: int('Requests per connection before it is closed (0 = unlimited).', { min: 0 }),
     maxRetries: int('Maximum concurrent retries.', { min: 0, default: '1024 (Istio: 4294967295)' }),
     idleTimeout: dur('Close idle upstream connections after this.', { default: 'Mesh.spec.defaults.idleTimeout, else 4s', partial: 'HTTP/1.1 upstream connections only; HTTP/2 and gRPC sessions stay open while the peer keeps them' }),
-    h2UpgradePolicy: en(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'], 'Upgrade HTTP/1.1 to HTTP/2 between proxies.', { default: 'DEFAULT', unsupported: 'the protocol between proxies is chosen by the proxies (ALPN)' }),
-    useClientProtocol: bool('Use the caller\'s protocol upstream.', { default: 'false', unsupported: 'the protocol between proxies is chosen by the proxies (ALPN)' }),
+    h2UpgradePolicy: en(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'], 'Upgrade HTTP/1.1 to HTTP/2 between proxies.', { default: 'DEFAULT', partial: 'only DEFAULT: the proxies choose the protocol between themselves; UPGRADE and DO_NOT_UPGRADE warn (TRL0402)' }),
+    useClientProtocol: bool('Use the caller\'s protocol upstream.', { default: 'false', partial: 'only false: the proxies choose the protocol between themselves; true warns (TRL0402)' }),
     maxConcurrentStreams: int('Maximum concurrent streams per HTTP/2 connection.', { min: 1, unsupported: 'use http2MaxRequests to bound concurrent requests' }),
   }),
 });
 
 const outlierDetection = obj('Eject endpoints that keep failing.', {
-  splitExternalLocalOriginErrors: bool('Count local-origin failures (connect, reset) separately.', { default: 'false', unsupported: LOCAL_ORIGIN }),
+  splitExternalLocalOriginErrors: bool('Count local-origin failures (connect, reset) separately.', { default: 'false', partial: `only false: ${LOCAL_ORIGIN}; true warns (TRL0402)` }),
   consecutiveLocalOriginFailures: int('Local-origin failures before ejection.', { min: 0, unsupported: LOCAL_ORIGIN }),
   consecutiveGatewayErrors: int('502/503/504 responses in a row before ejection.', { min: 0 }),
-  consecutive5xxErrors: int('5xx responses in a row before ejection.', { min: 0, default: '5' }),
+  consecutive5xxErrors: int('5xx responses in a row before ejection.', { min: 0, default: 'none: 5xx responses eject nobody (Istio: 5)' }),
   consecutiveErrors: int('Gateway errors in a row before ejection.', { min: 0, deprecated: 'use consecutive5xxErrors or consecutiveGatewayErrors' }),
   interval: dur('Time between ejection sweeps.', { default: '10s' }),
   baseEjectionTime: dur('Minimum ejection time, multiplied by the number of ejections.', { default: '30s' }),
   maxEjectionPercent: int('Maximum share of endpoints ejected.', { check: 'percent', default: '10' }),
-  minHealthPercent: int('Below this share of healthy endpoints, ejection is off.', { check: 'percent', default: '0', unsupported: 'not configurable: ejection stays on, bounded by maxEjectionPercent, and with every endpoint ejected the proxy picks among all of them' }),
+  minHealthPercent: int('Below this share of healthy endpoints, ejection is off.', { check: 'percent', default: '0', partial: 'only 0 (as Istio sets for Kubernetes services): ejection stays on, bounded by maxEjectionPercent, and with every endpoint ejected the proxy picks among all of them; a larger value warns (TRL0402)' }),
 });
 
 const clientTls = obj('TLS towards the destination.', {

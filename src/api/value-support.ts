@@ -17,6 +17,16 @@ function trafficPolicyValues(tp: unknown, field: string, warn: Parameters<Rule>[
   const t = objOf(tp);
   if (objOf(t.loadBalancer).simple === 'PASSTHROUGH')
     warn(`${field}.loadBalancer.simple`, 'PASSTHROUGH is not honoured: there is no original destination to pass through to; endpoints are balanced ROUND_ROBIN');
+  const http = objOf(objOf(t.connectionPool).http);
+  if (http.h2UpgradePolicy === 'UPGRADE' || http.h2UpgradePolicy === 'DO_NOT_UPGRADE')
+    warn(`${field}.connectionPool.http.h2UpgradePolicy`, `${http.h2UpgradePolicy} is not honoured: the proxies choose the protocol between themselves`);
+  if (http.useClientProtocol === true)
+    warn(`${field}.connectionPool.http.useClientProtocol`, 'true is not honoured: the proxies choose the protocol between themselves');
+  const od = objOf(t.outlierDetection);
+  if (od.splitExternalLocalOriginErrors === true)
+    warn(`${field}.outlierDetection.splitExternalLocalOriginErrors`, 'true is not honoured: local-origin failures (connect failure, reset) count as 5xx errors towards consecutive5xxErrors');
+  if (typeof od.minHealthPercent === 'number' && od.minHealthPercent > 0)
+    warn(`${field}.outlierDetection.minHealthPercent`, `${od.minHealthPercent} is not honoured: ejection stays on whatever share is healthy (bounded by maxEjectionPercent)`);
   const mode = objOf(t.tls).mode;
   if (mode === 'DISABLE')
     warn(`${field}.tls.mode`, 'DISABLE is not honoured: endpoints that run a Trellis proxy are always reached over mesh mTLS', 'use a PeerAuthentication on the destination to accept plaintext');
@@ -56,6 +66,8 @@ const RULES: Partial<Record<KindName, Rule>> = {
         if (objOf(m).scheme !== undefined)
           warn(`spec.http[${i}].match[${j}].scheme`, 'a scheme condition is honoured for HTTP/2 requests only: HTTP/1.1 requests never match it', 'leave scheme out: callers reach their proxy in plain HTTP');
       });
+      if (objOf(objOf(h).retries).retryRemoteLocalities === true)
+        warn(`spec.http[${i}].retries.retryRemoteLocalities`, 'true is not honoured: retries pick endpoints with the same locality priorities as first tries');
       if (objOf(objOf(h).retries).retryIgnorePreviousHosts === false)
         warn(`spec.http[${i}].retries.retryIgnorePreviousHosts`, 'false is not honoured: a retry always avoids hosts tried before while another is left');
     });

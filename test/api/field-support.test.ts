@@ -74,7 +74,6 @@ test('every field marked unsupported in the schema warns TRL0401 at that field w
 const AUDITED_UNSUPPORTED: [KindName, string, unknown][] = [
   ['VirtualService', 'spec.http[0].name', 'r'],
   ['VirtualService', 'spec.http[0].match[0].name', 'm'],
-  ['VirtualService', 'spec.http[0].retries.retryRemoteLocalities', true],
   ['VirtualService', 'spec.tcp', [{ route: [{ destination: { host: 'a' } }] }]],
   ['DestinationRule', 'spec.workloadSelector', { matchLabels: { app: 'a' } }],
   ['DestinationRule', 'spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.ttl', '1h'],
@@ -85,12 +84,8 @@ const AUDITED_UNSUPPORTED: [KindName, string, unknown][] = [
   ['DestinationRule', 'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive', { time: '7200s' }],
   ['DestinationRule', 'spec.trafficPolicy.connectionPool.tcp.maxConnectionDuration', '1h'],
   ['DestinationRule', 'spec.trafficPolicy.connectionPool.tcp.idleTimeout', '1h'],
-  ['DestinationRule', 'spec.trafficPolicy.connectionPool.http.h2UpgradePolicy', 'UPGRADE'],
-  ['DestinationRule', 'spec.trafficPolicy.connectionPool.http.useClientProtocol', true],
   ['DestinationRule', 'spec.trafficPolicy.connectionPool.http.maxConcurrentStreams', 100],
-  ['DestinationRule', 'spec.trafficPolicy.outlierDetection.splitExternalLocalOriginErrors', true],
   ['DestinationRule', 'spec.trafficPolicy.outlierDetection.consecutiveLocalOriginFailures', 3],
-  ['DestinationRule', 'spec.trafficPolicy.outlierDetection.minHealthPercent', 50],
   ['DestinationRule', 'spec.trafficPolicy.tls.clientCertificate', '/c.pem'],
   ['DestinationRule', 'spec.trafficPolicy.tls.privateKey', '/k.pem'],
   ['DestinationRule', 'spec.trafficPolicy.tls.caCertificates', '/ca.pem'],
@@ -117,8 +112,13 @@ test('the fields found ignored by the audit each warn TRL0401 at their own path'
 // Values that do not work although the field does: [kind, spec, field, message start].
 const VALUE_CASES: [KindName, Record<string, unknown>, string, string][] = [
   ['VirtualService', { hosts: ['a'], http: [{ route: [{ destination: { host: 'a' } }], retries: { attempts: 1, retryIgnorePreviousHosts: false } }] }, 'spec.http[0].retries.retryIgnorePreviousHosts', 'false is not honoured'],
+  ['VirtualService', { hosts: ['a'], http: [{ route: [{ destination: { host: 'a' } }], retries: { attempts: 1, retryRemoteLocalities: true } }] }, 'spec.http[0].retries.retryRemoteLocalities', 'true is not honoured'],
   ['VirtualService', { hosts: ['a'], http: [{ match: [{ uri: { prefix: '/' } }, { scheme: { exact: 'http' } }], route: [{ destination: { host: 'a' } }] }] }, 'spec.http[0].match[1].scheme', 'a scheme condition is honoured for HTTP/2 requests only'],
   ['DestinationRule', { host: 'a', trafficPolicy: { loadBalancer: { simple: 'PASSTHROUGH' } } }, 'spec.trafficPolicy.loadBalancer.simple', 'PASSTHROUGH is not honoured'],
+  ['DestinationRule', { host: 'a', trafficPolicy: { connectionPool: { http: { h2UpgradePolicy: 'UPGRADE' } } } }, 'spec.trafficPolicy.connectionPool.http.h2UpgradePolicy', 'UPGRADE is not honoured'],
+  ['DestinationRule', { host: 'a', trafficPolicy: { connectionPool: { http: { useClientProtocol: true } } } }, 'spec.trafficPolicy.connectionPool.http.useClientProtocol', 'true is not honoured'],
+  ['DestinationRule', { host: 'a', trafficPolicy: { outlierDetection: { splitExternalLocalOriginErrors: true } } }, 'spec.trafficPolicy.outlierDetection.splitExternalLocalOriginErrors', 'true is not honoured'],
+  ['DestinationRule', { host: 'a', trafficPolicy: { outlierDetection: { minHealthPercent: 50 } } }, 'spec.trafficPolicy.outlierDetection.minHealthPercent', '50 is not honoured'],
   ['DestinationRule', { host: 'a', trafficPolicy: { tls: { mode: 'SIMPLE' } } }, 'spec.trafficPolicy.tls.mode', 'SIMPLE is not honoured'],
   ['DestinationRule', { host: 'a', trafficPolicy: { tls: { mode: 'MUTUAL' } } }, 'spec.trafficPolicy.tls.mode', 'MUTUAL is not honoured'],
   ['DestinationRule', { host: 'a', trafficPolicy: { tls: { mode: 'DISABLE' } } }, 'spec.trafficPolicy.tls.mode', 'DISABLE is not honoured'],
@@ -155,13 +155,24 @@ test('values Trellis does not honour warn TRL0402 at the field; the honoured val
     assert.ok(ds[0].message.startsWith(message), `${kind} ${field}: ${ds[0].message}`);
   }
   const quiet: [KindName, Record<string, unknown>][] = [
-    ['DestinationRule', { host: 'a', trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' }, loadBalancer: { simple: 'LEAST_REQUEST' } } }],
+    [
+      'DestinationRule',
+      {
+        host: 'a',
+        trafficPolicy: {
+          tls: { mode: 'ISTIO_MUTUAL' },
+          loadBalancer: { simple: 'LEAST_REQUEST' },
+          connectionPool: { http: { h2UpgradePolicy: 'DEFAULT', useClientProtocol: false } },
+          outlierDetection: { splitExternalLocalOriginErrors: false, minHealthPercent: 0 },
+        },
+      },
+    ],
     ['ServiceEntry', { hosts: ['a.example'], resolution: 'STATIC', location: 'MESH_EXTERNAL', endpoints: [{ address: '10.0.0.1' }] }],
     ['ServiceEntry', { hosts: ['a.example'], resolution: 'NONE', workloadSelector: { labels: { app: 'a' } } }],
     ['ServiceEntry', { hosts: ['a.example'], location: 'MESH_INTERNAL', workloadSelector: { labels: { app: 'a' } } }],
     ['WorkloadEntry', { address: '10.0.0.7' }],
     ['Service', { ports: [{ port: 80, protocol: 'TCP' }], internalTrafficPolicy: 'Cluster', ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack' }],
-    ['VirtualService', { hosts: ['a'], http: [{ route: [{ destination: { host: 'a' } }], retries: { attempts: 1, retryIgnorePreviousHosts: true } }] }],
+    ['VirtualService', { hosts: ['a'], http: [{ route: [{ destination: { host: 'a' } }], retries: { attempts: 1, retryIgnorePreviousHosts: true, retryRemoteLocalities: false } }] }],
     ['HTTPRoute', { parentRefs: [{ group: '', kind: 'Service', name: 'a' }], rules: [{ backendRefs: [{ name: 'a', filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x', value: '1' }] } }] }] }] }],
   ];
   for (const [kind, spec] of quiet) assert.deepEqual(validateResource(doc(kind, spec)).map(formatDiagnostic), [], kind);
