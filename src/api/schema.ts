@@ -179,10 +179,10 @@ const routeDestination = arr(
 // ------------------------------------------------------------------ VirtualService
 
 const httpRoute = obj('One HTTP rule; rules are tried in order and the first match wins.', {
-  name: str('Name of the rule.', { unsupported: 'the `route` label, access logs and `trellis tap` name a rule `<namespace>/<VirtualService>#<rule index>`; the rule name is not used' }),
+  name: str('Name of the rule: routes are named `<namespace>/<VirtualService>#<name>` in the `route` label, access logs, `trellis tap` and errors (`#<index>` when unnamed).'),
   match: arr(
     obj('All conditions in one match must hold; any match in the list selects the rule.', {
-      name: str('Name of the match.', { unsupported: 'the `route` label, access logs and `trellis tap` name a rule `<namespace>/<VirtualService>#<rule index>`; match names are not used' }),
+      name: str('Name of the match: appended to the rule\'s route name as `.<name>`.'),
       uri: stringMatch('Request path (without query string), after normalization.'),
       scheme: { ...stringMatch('URI scheme.'), partial: 'HTTP/2 requests only: HTTP/1.1 requests carry no `:scheme` for the proxy to match, so they never match (TRL0402)' },
       method: stringMatch('HTTP method.'),
@@ -679,7 +679,7 @@ const httpRouteSpec = obj('Gateway API HTTP routing; in the mesh it attaches to 
   hostnames: strings('Host names matched against Host.', { items: { type: 'string', check: 'host' }, unsupported: HOSTNAMES }),
   rules: arr(
     obj('A rule.', {
-      name: str('Rule name.', { unsupported: 'the `route` label, access logs and `trellis tap` name a rule `<namespace>/<route name>#<rule index>`; the rule name is not used' }),
+      name: str('Rule name: the rule\'s routes are named `<namespace>/<route>#<name>` (`#<index>` when unnamed).'),
       matches: arr(
         obj('A match (all conditions).', {
           path: obj('Path condition.', {
@@ -721,7 +721,7 @@ const grpcRouteSpec = obj('Gateway API gRPC routing; in the mesh it attaches to 
   hostnames: strings('Host names matched against :authority.', { items: { type: 'string', check: 'host' }, unsupported: HOSTNAMES }),
   rules: arr(
     obj('A rule.', {
-      name: str('Rule name.', { unsupported: 'the `route` label, access logs and `trellis tap` name a rule `<namespace>/<route name>#<rule index>`; the rule name is not used' }),
+      name: str('Rule name: the rule\'s routes are named `<namespace>/<route>#<name>` (`#<index>` when unnamed).'),
       matches: arr(
         obj('A match (all conditions).', {
           method: obj('gRPC method condition.', {

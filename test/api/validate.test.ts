@@ -98,7 +98,6 @@ test('vs-structure.yaml: exact diagnostics', () => {
     "vs-structure.yaml:16:7: error TRL0203 VirtualService default/a spec.http[0].route[1].weight: weights sum to 5.5, must be 100 (hint: with more than one destination, give each a weight and make them add up to 100)",
     "vs-structure.yaml:17:25: error TRL0210 VirtualService default/a spec.http[0].redirect.redirectCode: redirect status 200 is not a 3xx code",
     "vs-structure.yaml:18:5: error TRL0213 VirtualService default/a spec.http[0].rewrite: rewrite cannot be combined with redirect",
-    "vs-structure.yaml:19:5: warning TRL0401 VirtualService default/a spec.http[1].name: not honoured by Trellis, ignored: the `route` label, access logs and `trellis tap` name a rule `<namespace>/<VirtualService>#<rule index>`; the rule name is not used",
     "vs-structure.yaml:19:5: error TRL0213 VirtualService default/a spec.http[1]: rule has no route, redirect or directResponse",
     "vs-structure.yaml:20:5: error TRL0213 VirtualService default/a spec.http[2]: route and directResponse exclude each other: set only one of route, redirect, directResponse, delegate",
     "vs-structure.yaml:20:50: error TRL0209 VirtualService default/a spec.http[2].route[0].destination.port.number: port 70000 is out of range 1-65535",

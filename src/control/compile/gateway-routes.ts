@@ -25,6 +25,7 @@ import {
   type WeightedDestination,
 } from './route-parts.js';
 import { duration, escapeRegex, msToDuration, parseDurationMs } from './util.js';
+import { ruleName } from './vs-routes.js';
 
 type GwRoute = Res<HTTPRouteSpec> | Res<GRPCRouteSpec>;
 
@@ -272,7 +273,7 @@ export function gatewayRoutes(ctx: RouteContext, attached: GwRoute[], svc: Servi
   attached.forEach((r, routeIndex) => {
     const ns = nsOf(r);
     (r.spec?.rules ?? []).forEach((rule, ruleIndex) => {
-      const name = `${refOf(r)}#${ruleIndex}`;
+      const name = ruleName(refOf(r), (rule as { name?: string }).name, ruleIndex);
       if (r.kind === 'GRPCRoute') {
         const ms = (rule as NonNullable<GRPCRouteSpec['rules']>[number]).matches;
         for (const m of ms && ms.length > 0 ? ms : [{}]) {

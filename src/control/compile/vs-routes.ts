@@ -135,6 +135,15 @@ function action(
   route.route = a;
 }
 
+/**
+ * A route's name as access logs, tap, errors and the `route` label show it: `<ns>/<resource>#<rule>`, the rule being
+ * its `name` when it has one, else its index; a named match adds `.<match name>` (Istio's convention).
+ */
+export function ruleName(ref: string, name: string | undefined, index: number, matchName?: string): string {
+  const rule = typeof name === 'string' && name !== '' ? name : String(index);
+  return `${ref}#${rule}${typeof matchName === 'string' && matchName !== '' ? `.${matchName}` : ''}`;
+}
+
 /** Envoy routes for `svc`:`port` from one VirtualService: routes in order, one Envoy route per surviving match block. */
 export function virtualServiceRoutes(ctx: RouteContext, vs: VS, svc: ServiceInfo, port: ServicePort): object[] {
   const out: object[] = [];
@@ -148,7 +157,7 @@ export function virtualServiceRoutes(ctx: RouteContext, vs: VS, svc: ServiceInfo
     const fault = faultConfig(r.fault);
     if (fault && !shared.direct_response && !shared.redirect) shared.typed_per_filter_config = { [FAULT_FILTER]: fault };
     for (const m of matches) {
-      out.push({ name: `${refOf(vs)}#${i}`, match: routeMatch(m), ...rewriteForMatch(shared, m) });
+      out.push({ name: ruleName(refOf(vs), r.name, i, (m as { name?: string }).name), match: routeMatch(m), ...rewriteForMatch(shared, m) });
     }
   });
   return out;

@@ -223,3 +223,15 @@ test('VirtualService: a destination in another namespace resolves from the Virtu
   const routes = reviewsRoutes([{ route: [{ destination: { host: 'ratings.default.svc.cluster.local', port: { number: 9080 } } }] }]);
   assert.equal(routes[0].route.cluster, 'outbound|9080||ratings.default.svc.cluster.local');
 });
+
+test('route names: a rule name (and a match name) replace the index, as in Istio', async () => {
+  const { ruleName } = await import('../../../src/control/compile/vs-routes.js');
+  const cases: [string | undefined, number, string | undefined, string][] = [
+    [undefined, 0, undefined, 'default/reviews#0'],
+    ['jason', 0, undefined, 'default/reviews#jason'],
+    ['jason', 3, 'by-header', 'default/reviews#jason.by-header'],
+    [undefined, 2, 'm', 'default/reviews#2.m'],
+    ['', 1, '', 'default/reviews#1'],
+  ];
+  for (const [name, i, match, want] of cases) assert.equal(ruleName('default/reviews', name, i, match), want);
+});
