@@ -184,7 +184,7 @@ const httpRoute = obj('One HTTP rule; rules are tried in order and the first mat
     obj('All conditions in one match must hold; any match in the list selects the rule.', {
       name: str('Name of the match: appended to the rule\'s route name as `.<name>`.'),
       uri: stringMatch('Request path (without query string), after normalization.'),
-      scheme: { ...stringMatch('URI scheme.'), partial: 'HTTP/2 requests only: HTTP/1.1 requests carry no `:scheme` for the proxy to match, so they never match (TRL0402)' },
+      scheme: stringMatch('URI scheme: the HTTP/2 `:scheme`; an HTTP/1.1 request counts as `http` (callers reach their proxy in plain HTTP).'),
       method: stringMatch('HTTP method.'),
       authority: stringMatch('Host / :authority.'),
       headers: map(stringMatch('Header value condition.'), 'Header conditions; keys are lowercase header names.', {

@@ -62,10 +62,6 @@ const gatewayRoute: Rule = (spec, warn) => arrayOf(spec.rules).forEach((r, i) =>
 const RULES: Partial<Record<KindName, Rule>> = {
   VirtualService: (spec, warn) => {
     arrayOf(spec.http).forEach((h, i) => {
-      arrayOf(objOf(h).match).forEach((m, j) => {
-        if (objOf(m).scheme !== undefined)
-          warn(`spec.http[${i}].match[${j}].scheme`, 'a scheme condition is honoured for HTTP/2 requests only: HTTP/1.1 requests never match it', 'leave scheme out: callers reach their proxy in plain HTTP');
-      });
       if (objOf(objOf(h).retries).retryRemoteLocalities === true)
         warn(`spec.http[${i}].retries.retryRemoteLocalities`, 'true is not honoured: retries pick endpoints with the same locality priorities as first tries');
       if (objOf(objOf(h).retries).retryIgnorePreviousHosts === false)

@@ -109,7 +109,6 @@ test('the fields found ignored by the audit each warn TRL0401 at their own path'
 const VALUE_CASES: [KindName, Record<string, unknown>, string, string][] = [
   ['VirtualService', { hosts: ['a'], http: [{ route: [{ destination: { host: 'a' } }], retries: { attempts: 1, retryIgnorePreviousHosts: false } }] }, 'spec.http[0].retries.retryIgnorePreviousHosts', 'false is not honoured'],
   ['VirtualService', { hosts: ['a'], http: [{ route: [{ destination: { host: 'a' } }], retries: { attempts: 1, retryRemoteLocalities: true } }] }, 'spec.http[0].retries.retryRemoteLocalities', 'true is not honoured'],
-  ['VirtualService', { hosts: ['a'], http: [{ match: [{ uri: { prefix: '/' } }, { scheme: { exact: 'http' } }], route: [{ destination: { host: 'a' } }] }] }, 'spec.http[0].match[1].scheme', 'a scheme condition is honoured for HTTP/2 requests only'],
   ['DestinationRule', { host: 'a', trafficPolicy: { loadBalancer: { simple: 'PASSTHROUGH' } } }, 'spec.trafficPolicy.loadBalancer.simple', 'PASSTHROUGH is not honoured'],
   ['DestinationRule', { host: 'a', trafficPolicy: { connectionPool: { http: { h2UpgradePolicy: 'UPGRADE' } } } }, 'spec.trafficPolicy.connectionPool.http.h2UpgradePolicy', 'UPGRADE is not honoured'],
   ['DestinationRule', { host: 'a', trafficPolicy: { connectionPool: { http: { useClientProtocol: true } } } }, 'spec.trafficPolicy.connectionPool.http.useClientProtocol', 'true is not honoured'],

@@ -180,7 +180,8 @@ function headerValue(h: HeaderMatch, req: RouteRequest): string | undefined {
       return req.query === '' ? req.path : req.path + '?' + req.query;
     default: {
       const v = (req.headers as IncomingHeaders)[h.name];
-      if (v === undefined) return undefined;
+      // HTTP/1.1 carries no :scheme; callers reach their proxy in plain HTTP, as Envoy assumes for such requests.
+      if (v === undefined) return h.name === ':scheme' ? 'http' : undefined;
       return typeof v === 'string' ? v : v.join(',');
     }
   }

@@ -71,6 +71,9 @@ const cases: [string, object, RouteRequest, boolean][] = [
   [':method miss', { prefix: '/', headers: [{ name: ':method', string_match: { exact: 'POST' } }] }, req('h', '/'), false],
   [':method inverted', { prefix: '/', headers: [{ name: ':method', string_match: { exact: 'POST' }, invert_match: true }] }, req('h', '/'), true],
   [':authority', { prefix: '/', headers: [{ name: ':authority', string_match: { prefix: 'h' } }] }, req('h:80', '/'), true],
+  [':scheme of an HTTP/1.1 request is http', { prefix: '/', headers: [{ name: ':scheme', string_match: { exact: 'http' } }] }, H({}), true],
+  [':scheme https misses an HTTP/1.1 request', { prefix: '/', headers: [{ name: ':scheme', string_match: { exact: 'https' } }] }, H({}), false],
+  [':scheme of an HTTP/2 request', { prefix: '/', headers: [{ name: ':scheme', string_match: { exact: 'https' } }] }, H({ ':scheme': 'https' }), true],
   [':path includes the query', { prefix: '/', headers: [{ name: ':path', string_match: { exact: '/a?b=1' } }] }, req('h', '/a', { query: 'b=1' }), true],
   // query parameters
   ['query exact', { prefix: '/', query_parameters: [{ name: 'v', string_match: { exact: '2' } }] }, req('h', '/', { query: 'a=1&v=2' }), true],
