@@ -121,7 +121,7 @@ test('stat, edges and top show the traffic just sent, with mTLS between the two 
 
   const t = await cli(['top', '--once', '--window', '30', '--control', mesh.control]);
   assert.equal(t.code, 0, t.stderr);
-  assert.match(t.stdout, /default\/backend-routes#0\s+backend/);
+  assert.match(t.stdout, /default\/backend-routes#api\s+backend/);
   assert.match(t.stdout, /default\/backend-routes#1\s+backend/);
 });
 
