@@ -120,11 +120,37 @@ const METHOD = {
   path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
   requestStream: true,
   responseStream: true,
-  requestSerialize: (o: object) => Buffer.from(Req.encode(Req.fromObject(o)).finish()),
+  // Requests arrive pre-encoded (see requestBytes): the node is encoded once per sidecar, not on every ACK.
+  requestSerialize: (b: Buffer) => b,
   requestDeserialize: (b: Buffer) => b,
   responseSerialize: (b: Buffer) => b,
   responseDeserialize: parseResponse,
 };
+/** Length-delimited field `field` (a string or bytes). */
+function lenField(field: number, v: string | Buffer): Buffer {
+  const payload = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+  const head: number[] = [];
+  for (let n = (field << 3) | 2, i = 0; i < 2; i++, n = payload.length) {
+    while (n > 127) {
+      head.push((n & 127) | 128);
+      n = Math.floor(n / 128);
+    }
+    head.push(n);
+  }
+  return Buffer.concat([Buffer.from(head), payload]);
+}
+
+/**
+ * A DiscoveryRequest as the proto would encode it (fields in number order), from the node's bytes encoded once:
+ * encoding the node Struct on every ACK was a tenth of the client processes' CPU, which they share with the server.
+ */
+function requestBytes(node: Buffer, r: { version: string; names: string[]; typeUrl: string; nonce: string }): Buffer {
+  const parts = [node, ...r.names.map((n) => lenField(3, n)), lenField(4, r.typeUrl)];
+  if (r.version) parts.unshift(lenField(1, r.version));
+  if (r.nonce) parts.push(lenField(5, r.nonce));
+  return Buffer.concat(parts);
+}
+
 const Ctor = grpc.makeGenericClientConstructor({ StreamAggregatedResources: METHOD }, 'Ads');
 
 interface Opts {
@@ -154,11 +180,11 @@ function startClient(o: Opts, i: number): void {
   });
   const md = new grpc.Metadata();
   md.set('authorization', `Bearer ${o.token}`);
-  const stream = (client as any).StreamAggregatedResources(md) as grpc.ClientDuplexStream<object, Parsed>;
+  const stream = (client as any).StreamAggregatedResources(md) as grpc.ClientDuplexStream<Buffer, Parsed>;
   const name = `wl-${i}`;
   const svc = `svc-${i % o.services}`;
   // Our proxy sends the node on every request; so does this client.
-  const node = {
+  const nodeObj = {
     id: `sidecar~127.0.0.1~${name}`,
     cluster: 'trellis',
     user_agent_name: 'trellis-proxy',
@@ -181,11 +207,12 @@ function startClient(o: Opts, i: number): void {
       ],
     }),
   };
+  const node = Buffer.from(Req.encode(Req.fromObject({ node: nodeObj })).finish()); // field 2, tag included
   const state = new Map<string, { names: string[]; version: string; nonce: string }>();
   for (const t of [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE]) state.set(t, { names: t === SECRET_TYPE ? ['ROOTCA'] : [], version: '', nonce: '' });
   const send = (type: string) => {
     const s = state.get(type)!;
-    stream.write({ node, type_url: type, resource_names: s.names, response_nonce: s.nonce, version_info: s.version });
+    stream.write(requestBytes(node, { version: s.version, names: s.names, typeUrl: type, nonce: s.nonce }));
   };
   const resubscribe = (type: string, names: string[]) => {
     const s = state.get(type)!;

@@ -50,6 +50,19 @@ function vs(timeout: string): Resource {
   return { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'svc-0', namespace: 'default' }, spec: { hosts: ['svc-0'], http: [{ timeout, route: [{ destination: { host: 'svc-0' } }] }] } };
 }
 
+async function startProfile(): Promise<inspector.Session> {
+  const session = new inspector.Session();
+  session.connect();
+  await new Promise((r) => session.post('Profiler.enable', () => session.post('Profiler.start', r)));
+  return session;
+}
+
+async function stopProfile(session: inspector.Session, file: string): Promise<void> {
+  const { profile } = await new Promise<any>((r) => session.post('Profiler.stop', (_e, res) => r(res)));
+  await writeFile(file, JSON.stringify(profile));
+  session.disconnect();
+}
+
 async function main(): Promise<void> {
   const load0 = loadavg();
   const dir = await mkdtemp(join(tmpdir(), 'trellis-bench-'));
@@ -76,6 +89,7 @@ async function main(): Promise<void> {
   }
   // Worker start-up (loading TypeScript and protos) is not the control plane's time: start the clock at "go".
   await Promise.all(workers.map((w) => new Promise<void>((r) => w.on('message', (m: { ready?: boolean }) => m.ready && r()))));
+  const syncSession = process.env.PROFILE === 'sync' ? await startProfile() : undefined;
   const cpu0 = process.cpuUsage();
   const t0 = Date.now();
   for (const w of workers) w.send({ go: true });
@@ -90,6 +104,7 @@ async function main(): Promise<void> {
   }
   const initialSync = Date.now() - t0;
   const syncCpu = process.cpuUsage(cpu0);
+  if (syncSession) await stopProfile(syncSession, 'bench-sync.cpuprofile');
   const syncBytes = cp.ads.bytesSent;
   const syncResponses = cp.ads.responsesSent;
   const syncByType = Object.entries(cp.ads.bytesByType).map(([t, n]) => `${t.split('.').at(-1)} ${mb(n)}`).join(', ');
@@ -111,11 +126,7 @@ async function main(): Promise<void> {
   if (process.env.HEAPSNAP) v8.writeHeapSnapshot(process.env.HEAPSNAP);
 
   // PROFILE=changes writes a CPU profile of the change phase only (bench-changes.cpuprofile).
-  const session = process.env.PROFILE === 'changes' ? new inspector.Session() : undefined;
-  if (session) {
-    session.connect();
-    await new Promise((r) => session.post('Profiler.enable', () => session.post('Profiler.start', r)));
-  }
+  const session = process.env.PROFILE === 'changes' ? await startProfile() : undefined;
   const latencies: number[] = [];
   const byType: Record<string, number[]> = { eds: [], rds: [] };
   const edsReached: number[] = [];
@@ -137,10 +148,7 @@ async function main(): Promise<void> {
     latencies.push(ms);
     byType[type === ENDPOINT_TYPE ? 'eds' : 'rds'].push(ms);
   }
-  if (session) {
-    const { profile } = await new Promise<any>((r) => session.post('Profiler.stop', (_e, res) => r(res)));
-    await writeFile('bench-changes.cpuprofile', JSON.stringify(profile));
-  }
+  if (session) await stopProfile(session, 'bench-changes.cpuprofile');
   const mem = process.memoryUsage();
   const maxRss = process.resourceUsage().maxRSS * 1024;
   const pct = (xs: number[], p: number) => {

@@ -596,7 +596,12 @@ export class AdsServer {
     const prev = sub.sent;
     if (!force && prev === sel) return;
     sub.sent = sel;
-    if (!force && prev && prev.key === sel.key) return; // same resources from another map: nothing new
+    if (!force && prev && prev.key === sel.key) {
+      // Same resources from another map: nothing new. What the proxy holds is this selection too, so the previous
+      // one (and the map it came from: a sidecar's 200 clusters) is not kept alive by `acked` until the next ACK.
+      if (sub.acked === prev) sub.acked = sel;
+      return;
+    }
     // RDS and EDS are not full-state: a response may carry only the names that changed, and the client keeps
     // the rest. With 1,000 proxies this turns "one endpoint moved" into one small CLA per proxy, not all of them.
     let toSend = sel.encoded;

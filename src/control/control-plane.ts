@@ -9,6 +9,7 @@ import { CertificateAuthority } from '../identity/ca.js';
 import { TokenIssuer } from '../identity/token.js';
 import { addCertificateService } from '../identity/ca-service.js';
 import { compileForProxy } from './compile/index.js';
+import { cachingVerifier } from './token-cache.js';
 import type { Store } from '../store/store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { FileStore } from '../store/file-store.js';
@@ -122,7 +123,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       return compile(input, proxy, subs);
     },
     registry,
-    verifyToken: (t) => tokens.verify(t),
+    verifyToken: cachingVerifier((t) => tokens.verify(t)),
     debounceMs: opts.debounceMs,
     maxDelayMs: opts.maxDelayMs,
     metrics,

@@ -21,6 +21,23 @@ function strField(field: number, s: string): Buffer {
   return s ? lenField(field, Buffer.from(s, 'utf8')) : Buffer.alloc(0);
 }
 
+/** `resources` entry (field 2) holding Any{type_url, value}, written into one buffer of its own (no pool slab). */
+function anyField(typeUrl: string, value: Uint8Array): Buffer {
+  const url = Buffer.from(typeUrl, 'utf8');
+  const inner = [...varint((1 << 3) | 2), ...varint(url.length)];
+  const valueHead = [...varint((2 << 3) | 2), ...varint(value.length)];
+  const anyLen = inner.length + url.length + valueHead.length + value.length;
+  const head = [...varint((2 << 3) | 2), ...varint(anyLen)];
+  const out = Buffer.allocUnsafeSlow(head.length + anyLen);
+  let pos = 0;
+  for (const b of head) out[pos++] = b;
+  for (const b of inner) out[pos++] = b;
+  pos += url.copy(out, pos);
+  for (const b of valueHead) out[pos++] = b;
+  out.set(value, pos);
+  return out;
+}
+
 /** One encoded resource: its bytes as a `resources` entry of a DiscoveryResponse, and a small id for diffing. */
 export interface EncodedResource {
   id: number;
@@ -45,15 +62,14 @@ export class ResourceEncoder {
       hit.gen = this.gen;
       return hit;
     }
-    const json = JSON.stringify(obj);
-    // Long fingerprints are hashed: 1,000 proxies' route configs would otherwise keep megabytes of keys.
-    const fp = typeUrl + '\n' + (json.length > 200 ? createHash('sha1').update(json).digest('base64') : json);
+    // The fingerprint is the encoding itself (hashed): a new object is encoded anyway unless equal content was
+    // seen, and JSON of a compiled listener (packed Anys hold bytes) cost more than encoding it.
+    const t = messageType(typeUrl);
+    const value = t.encode(t.fromObject(obj)).finish();
+    const fp = typeUrl + '\n' + (value.length > 64 ? createHash('sha1').update(value).digest('base64') : Buffer.from(value).toString('base64'));
     let e = this.byContent.get(fp);
     if (!e) {
-      const t = messageType(typeUrl);
-      const value = Buffer.from(t.encode(t.fromObject(obj)).finish());
-      const any = Buffer.concat([strField(1, typeUrl), lenField(2, value)]);
-      e = { id: this.nextId++, field: lenField(2, any), gen: this.gen };
+      e = { id: this.nextId++, field: anyField(typeUrl, value), gen: this.gen };
       this.byContent.set(fp, e);
     }
     e.gen = this.gen;

@@ -1,6 +1,8 @@
 // ADS protocol against a raw grpc-js client: ACK/NACK, stale nonces, full-state LDS/CDS, RDS/EDS by name, debounce.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type * as grpc from '@grpc/grpc-js';
 import { AdsServer, type SnapshotFn } from '../../src/control/ads-server.js';
 import { Registry } from '../../src/control/registry.js';
@@ -336,5 +338,40 @@ test('ADS (on-demand EDS): a change to an assignment nobody on the stream reques
     assert.equal(t.ads.ackedSince(ENDPOINT_TYPE, since, 'b').acked, 1);
   } finally {
     await t.close();
+  }
+});
+
+test('ADS: a recompile into an equal map sends nothing and lets the previous map go (the proxy holds the new one)', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  setFlagsFromString('--no-expose-gc');
+  let map: Record<string, object> | undefined = { a: { name: 'a', type: 'EDS' } };
+  const first = new WeakRef(map);
+  const snapshotFor: SnapshotFn = () => {
+    const m = map ?? { a: { name: 'a', type: 'EDS' } }; // equal content, another object
+    map = undefined;
+    return { [CLUSTER_TYPE]: m };
+  };
+  const ads = new AdsServer({ snapshotFor, debounceMs: 10 });
+  const { server, addr } = await startGrpc((s) => ads.addTo(s));
+  const c = new RawAdsClient(addr, { id: 'p1', metadata: { TRELLIS_PROXY: '1' } });
+  try {
+    c.request({ type: CLUSTER_TYPE });
+    c.ack(await c.next());
+    assert.ok(await c.none(100));
+    await ads.pushAll();
+    assert.ok(await c.none(100), 'equal content: nothing to send');
+    assert.equal(ads.responsesSent, 1);
+    assert.equal(ads.proxy('p1')!.types.clusters.state, 'SYNCED');
+    for (let i = 0; i < 3 && first.deref(); i++) {
+      await new Promise((r) => setImmediate(r));
+      gc();
+    }
+    assert.equal(first.deref(), undefined, 'the first map is no longer held for the proxy');
+    assert.deepEqual(Object.keys((ads.proxyConfig('p1') as { clusters: object[] }).clusters), ['0']);
+  } finally {
+    c.close();
+    ads.close();
+    await new Promise<void>((r) => (server as grpc.Server).tryShutdown(() => r()));
   }
 });

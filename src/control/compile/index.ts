@@ -210,7 +210,9 @@ function compileTrellis(input: CompileInput, proxy: ProxyDescriptor, index: Serv
   const ownListeners = own.flatMap((o) => o.listeners);
   return {
     [LISTENER_TYPE]: proxyMaps.get(`lds:${id}`, ownListeners, () => byName(ownListeners)),
-    [ROUTE_TYPE]: proxyMaps.get(`rds:${id}`, routeConfigs, () => byName(routeConfigs)),
+    // Route configurations are shared by callers alike (one per namespace): so is the map holding them, which lets
+    // the ADS server work out what changed once for every sidecar of the namespace instead of once each.
+    [ROUTE_TYPE]: proxyMaps.get(`rds:${routeConfigs.map((rc) => rc.name).join('\n')}`, routeConfigs, () => byName(routeConfigs)),
     [CLUSTER_TYPE]: proxyMaps.get(`cds:${id}`, [sharedCds, ...ownClusters, ...extraCds], () => merged(byName(ownClusters), sharedCds, extra[CLUSTER_TYPE])),
     [ENDPOINT_TYPE]: missing.length
       ? proxyMaps.get(`eds:${id}`, [shared.part[ENDPOINT_TYPE], ...Object.values(extra[ENDPOINT_TYPE])], () => merged(shared.part[ENDPOINT_TYPE], extra[ENDPOINT_TYPE]))

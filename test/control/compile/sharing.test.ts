@@ -27,6 +27,7 @@ test('sidecars in one namespace share route configuration, clusters and load ass
   assert.equal(pp[ENDPOINT_TYPE][REVIEWS], rv[ENDPOINT_TYPE][REVIEWS], 'no locality policy: one assignment for every locality');
   const rt = compileForProxy(b.input, trellisProxy(b.ratings));
   assert.equal(pp[ENDPOINT_TYPE], rt[ENDPOINT_TYPE], 'same namespace and locality: the whole EDS map is shared');
+  assert.equal(pp[ROUTE_TYPE], rv[ROUTE_TYPE], 'the same route configuration: the whole RDS map is shared');
   assert.notEqual(pp[CLUSTER_TYPE], rv[CLUSTER_TYPE], 'each proxy has its own inbound cluster');
 });
 
