@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import inspector from 'node:inspector';
 import v8 from 'node:v8';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import type { Resource } from '../src/api/types.js';
 import { startControlPlane } from '../src/control/control-plane.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../src/xds/protos.js';
@@ -83,7 +83,9 @@ async function main(): Promise<void> {
   for (let w = 0; w < WORKERS; w++) {
     const n = Math.min(per, CLIENTS - w * per);
     const args = [`127.0.0.1:${cp.grpcPort}`, token, String(w * per), String(n), String(SERVICES), String(CALLS)];
-    const child = fork(join(import.meta.dirname, 'ads-scale-client.ts'), args, { execArgv: ['--import', 'tsx'] });
+    // The worker's own extension: the benchmark also runs compiled to JavaScript (bench/README.md, RSS without tsx).
+    const client = join(import.meta.dirname, `ads-scale-client${extname(import.meta.filename)}`);
+    const child = fork(client, args, { execArgv: ['--import', 'tsx'] });
     child.on('message', (m: { error?: string }) => m.error && console.error(m.error));
     workers.push(child);
   }

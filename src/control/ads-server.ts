@@ -15,6 +15,7 @@ import {
 import type { ProxyDescriptor, WorkloadInstance, XdsSnapshot } from './model.js';
 import { RegistrationError, type ProxyWorkloadMeta, type Registry, type TokenGrant } from './registry.js';
 import { structToJson, type ProtoStruct } from './struct.js';
+import { installFramedSends, messageOf } from './grpc-framing.js';
 import { encodeDiscoveryResponse, ResourceEncoder, type EncodedResource } from './xds-encoding.js';
 import type { ControlMetrics } from './metrics.js';
 
@@ -157,7 +158,17 @@ interface Subscription {
 /** Characters of subscription-name keys kept for sharing, per cache (cleared when exceeded). */
 const NAME_CACHE_BYTES = 8 * 1024 * 1024;
 
-/** Bytes of encoded responses kept for reuse (least recently used go first). */
+/** A response content's version and nonce, and its bytes once sent twice (see AdsServer.response). */
+interface CachedResponse {
+  version: string;
+  nonce: string;
+  bytes?: Buffer;
+  gen: number;
+  /** What the entry costs besides its bytes (its key). */
+  size: number;
+}
+
+/** Bytes of encoded responses (and their keys) kept for reuse (least recently used go first). */
 const RESPONSE_CACHE_BYTES = 16 * 1024 * 1024;
 
 /** Sorted keys of a snapshot map, computed once per (shared) map. */
@@ -219,7 +230,7 @@ export class AdsServer {
   /** Selections by snapshot map, then by subscription names ('*' wildcard); null = a resource failed to encode. */
   private selections = new WeakMap<object, Map<string, Selection | null>>();
   /** Encoded responses by content (type + encoding ids), shared by every stream that is sent that content. */
-  private readonly responses = new Map<string, { version: string; nonce: string; bytes: Buffer; gen: number }>();
+  private readonly responses = new Map<string, CachedResponse>();
   private responseGen = 0;
   private responseBytes = 0;
   /** Proxyless clients with equal subscriptions share one compile per push. */
@@ -260,6 +271,7 @@ export class AdsServer {
       envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: { service: grpc.ServiceDefinition } } } } };
     };
     const def = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+    installFramedSends();
     const sotw = def.StreamAggregatedResources;
     const full = sotw.requestDeserialize as (b: Buffer) => DiscoveryRequest;
     const service: grpc.ServiceDefinition = {
@@ -267,7 +279,8 @@ export class AdsServer {
       StreamAggregatedResources: {
         ...sotw,
         requestDeserialize: (b: Buffer) => readRequest(b, full),
-        responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : sotw.responseSerialize(v)),
+        // Responses are framed buffers (grpc-framing.ts): sent as they are where the hook is in, else their message.
+        responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? messageOf(v) : sotw.responseSerialize(v)),
       },
     };
     server.addService(service, {
@@ -306,11 +319,7 @@ export class AdsServer {
         this.opts.beforePush?.();
         this.encoder.sweep();
         this.responseGen++;
-        for (const [k, r] of this.responses) {
-          if (r.gen >= this.responseGen - 2) continue;
-          this.responses.delete(k);
-          this.responseBytes -= r.bytes.length;
-        }
+        for (const [k, r] of this.responses) if (r.gen < this.responseGen - 2) this.dropResponse(k, r);
         this.proxylessCache.clear();
         let sliceStart = Date.now();
         for (const conn of [...this.conns]) {
@@ -703,27 +712,40 @@ export class AdsServer {
    * The response carrying exactly `resources`: identical responses (1,000 proxies receiving the same endpoints)
    * are one buffer with one version and nonce. A nonce then names a content, not a send, which is all a stream
    * needs to match an ACK to what it answers: two sends with one nonce carried the same resources.
+   * A content's bytes are kept from its second send on: most responses a sidecar gets once (its own CDS and LDS:
+   * 55 KB each, 1,000 per sync) used to fill the cache and stay alive for nothing; the first send remembers only
+   * the version and nonce, so a second one is encoded again under them and kept.
    */
   private response(type: string, resources: EncodedResource[]): { version: string; nonce: string; bytes: Buffer } {
     const key = `${type},${resources.map((e) => e.id).join(',')}`;
     let r = this.responses.get(key);
+    let bytes: Buffer;
     if (r) {
       this.responses.delete(key); // most recently used last
+      if (!r.bytes) {
+        r.bytes = encodeDiscoveryResponse({ versionInfo: r.version, resources, typeUrl: type, nonce: r.nonce });
+        this.responseBytes += r.bytes.length;
+      }
+      bytes = r.bytes;
     } else {
       const version = String(++this.versionCounter);
       const nonce = `${this.noncePrefix}-${++this.nonceCounter}`;
-      r = { version, nonce, bytes: encodeDiscoveryResponse({ versionInfo: version, resources, typeUrl: type, nonce }), gen: this.responseGen };
-      this.responseBytes += r.bytes.length;
+      r = { version, nonce, gen: this.responseGen, size: key.length };
+      this.responseBytes += r.size;
+      bytes = encodeDiscoveryResponse({ versionInfo: version, resources, typeUrl: type, nonce });
     }
     this.responses.set(key, r);
     r.gen = this.responseGen;
-    // Bounded: a proxy's own CDS response (its inbound cluster) is never shared and must not stay cached.
     for (const [k, old] of this.responses) {
       if (this.responseBytes <= RESPONSE_CACHE_BYTES || old === r) break;
-      this.responses.delete(k);
-      this.responseBytes -= old.bytes.length;
+      this.dropResponse(k, old);
     }
-    return r;
+    return { version: r.version, nonce: r.nonce, bytes };
+  }
+
+  private dropResponse(key: string, r: CachedResponse): void {
+    this.responses.delete(key);
+    this.responseBytes -= r.size + (r.bytes?.length ?? 0);
   }
 
   private status(c: Conn): ProxyStatus {
@@ -773,10 +795,7 @@ function varint(b: Buffer, pos: number): [number, number] {
  * push was a tenth of the server's time.
  */
 function readRequest(b: Buffer, full: (b: Buffer) => DiscoveryRequest): DiscoveryRequest {
-  const out: DiscoveryRequest = { version_info: '', type_url: '', response_nonce: '' };
-  let nodeRaw: Buffer | undefined;
-  let errRaw: Buffer | undefined;
-  const nameSpans: number[] = []; // start, end of each name's bytes
+  const out = new LazyRequest(b, full);
   let runStart = -1;
   let runEnd = -1;
   let oneRun = true;
@@ -802,34 +821,58 @@ function readRequest(b: Buffer, full: (b: Buffer) => DiscoveryRequest): Discover
     if (end > b.length) throw new Error('truncated DiscoveryRequest');
     if (field === 1) out.version_info = b.toString('utf8', pos, end);
     else if (field === 3) {
-      nameSpans.push(pos, end);
+      (out.nameSpans ??= []).push(pos, end);
       if (runStart < 0) runStart = start;
       else if (runEnd !== start) oneRun = false;
       runEnd = end;
     }
     else if (field === 4) out.type_url = b.toString('utf8', pos, end);
     else if (field === 5) out.response_nonce = b.toString('utf8', pos, end);
-    else if (field === 2) nodeRaw = Buffer.concat([nodeRaw ?? Buffer.alloc(0), b.subarray(start, end)]);
-    else if (field === 6) errRaw = Buffer.concat([errRaw ?? Buffer.alloc(0), b.subarray(start, end)]);
+    // Repeated message fields merge: keep every occurrence (a view of the request, no copy in the usual single case).
+    else if (field === 2) out.nodeRaw = out.nodeRaw ? Buffer.concat([out.nodeRaw, b.subarray(start, end)]) : b.subarray(start, end);
+    else if (field === 6) out.errRaw = out.errRaw ? Buffer.concat([out.errRaw, b.subarray(start, end)]) : b.subarray(start, end);
     pos = end;
   }
   if (runStart >= 0 && oneRun) out.namesRaw = b.subarray(runStart, runEnd);
-  let names: string[] | undefined;
-  Object.defineProperty(out, 'resource_names', {
-    enumerable: true,
-    get: () => {
-      if (!names) {
-        names = [];
-        for (let i = 0; i < nameSpans.length; i += 2) names.push(b.toString('utf8', nameSpans[i], nameSpans[i + 1]));
-      }
-      return names;
-    },
-  });
-  let node: DiscoveryRequest['node'];
-  let err: DiscoveryRequest['error_detail'];
-  Object.defineProperty(out, 'node', { enumerable: true, get: () => (node ??= nodeRaw ? full(nodeRaw).node : null) });
-  Object.defineProperty(out, 'error_detail', { enumerable: true, get: () => (err ??= errRaw ? full(errRaw).error_detail : null) });
   return out;
+}
+
+/**
+ * A request read by readRequest: plain fields at once, the rest decoded on first read. A class with getters on its
+ * prototype: a request per ACK, 1,000 per push, each used to carry three closures of its own.
+ */
+class LazyRequest implements DiscoveryRequest {
+  version_info = '';
+  type_url = '';
+  response_nonce = '';
+  namesRaw?: Buffer;
+  nameSpans?: number[]; // start, end of each name's bytes
+  nodeRaw?: Buffer;
+  errRaw?: Buffer;
+  private names?: string[];
+  private decodedNode?: DiscoveryRequest['node'];
+  private decodedErr?: DiscoveryRequest['error_detail'];
+  constructor(
+    private readonly b: Buffer,
+    private readonly full: (b: Buffer) => DiscoveryRequest,
+  ) {}
+
+  get resource_names(): string[] {
+    if (!this.names) {
+      const spans = this.nameSpans ?? [];
+      this.names = [];
+      for (let i = 0; i < spans.length; i += 2) this.names.push(this.b.toString('utf8', spans[i], spans[i + 1]));
+    }
+    return this.names;
+  }
+
+  get node(): DiscoveryRequest['node'] {
+    return (this.decodedNode ??= this.nodeRaw ? this.full(this.nodeRaw).node : null);
+  }
+
+  get error_detail(): DiscoveryRequest['error_detail'] {
+    return (this.decodedErr ??= this.errRaw ? this.full(this.errRaw).error_detail : null);
+  }
 }
 
 export { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE };

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import type { Resource, WorkloadSpec } from '../api/types.js';
 import { resolveHost, spiffeId, trustDomainOf } from '../api/names.js';
 import type { PortProtocol, RegistrySnapshot, ServiceInfo, WorkloadInstance } from './model.js';
-import { buildStaticView, inferProtocol, mergeServices, parseLocality, type StaticView } from './registry-static.js';
+import { buildStaticView, inferProtocol, mergeServices, parseLocality, StaticInstanceCache, type StaticView } from './registry-static.js';
 import { ProxyPortAllocator, type ProxyPorts } from './proxy-ports.js';
 
 /** One entry of a proxy's `node.metadata.WORKLOADS` (docs/xds-contract.md). */
@@ -75,8 +75,8 @@ export class Registry {
    */
   private members: object = {};
   private membersKey = '';
-  /** The config-only instances of the previous view by content, reused by the next view while membership holds. */
-  private lastStatic: { members: object; byContent: Map<string, WorkloadInstance> } | undefined;
+  /** Config-only instances by the resource they come from, reused by the next view while membership holds. */
+  private readonly staticCache = new StaticInstanceCache();
   readonly graceMs: number;
 
   constructor(opts: RegistryOptions = {}) {
@@ -88,8 +88,8 @@ export class Registry {
   setResources(resources: readonly Resource[]): void {
     this.resources = resources;
     this.trustDomain = trustDomainOf(resources);
-    this.view = buildStaticView(resources, this.trustDomain);
-    const key = [this.trustDomain, ...this.view.services.map((s) => `${s.namespace}\u0000${s.fqdn}\u0000${JSON.stringify(s.selector ?? null)}`)].join('\u0001');
+    this.view = buildStaticView(resources, this.trustDomain, this.staticCache);
+    const key = this.staticCache.key; // membershipKey of this view
     if (key !== this.membersKey) {
       this.membersKey = key;
       this.members = {};
@@ -216,25 +216,14 @@ export class Registry {
   }
 
   /**
-   * WorkloadEntry and ServiceEntry instances with their services. An instance equal to one of the previous view
-   * is the same object again: the compiler reuses a load assignment while its members are the same objects, so
-   * a config change elsewhere does not rebuild every assignment.
+   * WorkloadEntry and ServiceEntry instances with their services. An instance whose resource and membership did not
+   * change is the same object again (the view reuses it, see StaticInstanceCache): the compiler reuses a load
+   * assignment while its members are the same objects, so a config change elsewhere does not rebuild every assignment.
+   * Uncached (the full rebuild tests compare against): fresh copies.
    */
   private staticInstances(view: StaticView, cached: boolean): WorkloadInstance[] {
-    const merge = (inst: WorkloadInstance) => ({ ...inst, services: mergeServices(inst, view.services) });
-    if (!cached) return view.instances.map(merge);
-    const prev = this.lastStatic?.members === this.members ? this.lastStatic.byContent : undefined;
-    const byContent = new Map<string, WorkloadInstance>();
-    const out = view.instances.map((inst) => {
-      const key = JSON.stringify(inst);
-      // Two equal instances stay two objects (callers may put instances in sets).
-      const reuse = byContent.has(key) ? undefined : prev?.get(key);
-      const m = reuse ?? merge(inst);
-      if (!byContent.has(key)) byContent.set(key, m);
-      return m;
-    });
-    this.lastStatic = { members: this.members, byContent };
-    return out;
+    if (cached) return view.instances;
+    return view.instances.map((inst) => ({ ...inst, services: mergeServices(inst, view.services) }));
   }
 
   /** The Workload resource each registration entry names (its fields win over the proxy's), by identity. */

@@ -1,6 +1,7 @@
 // Encodes xDS resources once and shares the bytes: a DiscoveryResponse is assembled from pre-encoded Any fields.
 import { createHash } from 'node:crypto';
 import { messageType } from '../xds/protos.js';
+import { framedMessage } from './grpc-framing.js';
 
 function varint(n: number): number[] {
   const out: number[] = [];
@@ -88,12 +89,10 @@ export class ResourceEncoder {
   }
 }
 
-/** Serialises a DiscoveryResponse from pre-encoded resource fields (field numbers from discovery.proto). */
+/**
+ * Serialises a DiscoveryResponse from pre-encoded resource fields (field numbers from discovery.proto), already
+ * framed as a gRPC message (see grpc-framing.ts: written to many streams, it is never copied per stream).
+ */
 export function encodeDiscoveryResponse(r: { versionInfo: string; resources: EncodedResource[]; typeUrl: string; nonce: string }): Buffer {
-  return Buffer.concat([
-    strField(1, r.versionInfo),
-    ...r.resources.map((e) => e.field),
-    strField(4, r.typeUrl),
-    strField(5, r.nonce),
-  ]);
+  return framedMessage([strField(1, r.versionInfo), ...r.resources.map((e) => e.field), strField(4, r.typeUrl), strField(5, r.nonce)]);
 }

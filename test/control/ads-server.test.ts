@@ -375,3 +375,29 @@ test('ADS: a recompile into an equal map sends nothing and lets the previous map
     await new Promise<void>((r) => (server as grpc.Server).tryShutdown(() => r()));
   }
 });
+
+test('ADS: a response content is kept encoded only from its second send on (one-off responses are not cached)', async () => {
+  const ads = new AdsServer({ snapshotFor: (p) => ({ [CLUSTER_TYPE]: { [`own-${p.id}`]: { name: `own-${p.id}`, type: 'EDS' } }, [ROUTE_TYPE]: { r: { name: 'r' } } }) });
+  const cached = () => [...(ads as unknown as { responses: Map<string, { bytes?: Buffer }> }).responses.values()].filter((r) => r.bytes).length;
+  const { server, addr } = await startGrpc((s) => ads.addTo(s));
+  const a = new RawAdsClient(addr, { id: 'a', metadata: { TRELLIS_PROXY: '1' } });
+  const b = new RawAdsClient(addr, { id: 'b', metadata: { TRELLIS_PROXY: '1' } });
+  try {
+    a.request({ type: CLUSTER_TYPE });
+    a.request({ type: ROUTE_TYPE, names: ['r'] });
+    const [ca, ra] = [await a.next(), await a.next()];
+    assert.equal(cached(), 0, 'each content sent once: nothing kept but its version and nonce');
+    b.request({ type: CLUSTER_TYPE });
+    b.request({ type: ROUTE_TYPE, names: ['r'] });
+    const [cb, rb] = [await b.next(), await b.next()];
+    assert.notEqual(cb.nonce, ca.nonce, 'each proxy its own clusters');
+    assert.equal(rb.nonce, ra.nonce, 'the same route configuration: same nonce and version');
+    assert.equal(rb.version_info, ra.version_info);
+    assert.equal(cached(), 1, 'the shared response is kept, the one-off ones are not');
+  } finally {
+    a.close();
+    b.close();
+    ads.close();
+    await new Promise<void>((r) => (server as grpc.Server).tryShutdown(() => r()));
+  }
+});

@@ -107,3 +107,34 @@ test('a registration reuses the other proxies’ instances (no rebuild of what d
   assert.deepEqual(after, r.fullRebuild());
   r.close();
 });
+
+test('config-only instances: an unchanged entry object keeps its instance; an edit or a membership change makes new ones', () => {
+  const r = new Registry({ graceMs: 3_600_000 });
+  const svc = res('Service', 'svc-a', { selector: { app: 'a' }, ports: [{ name: 'http', port: 80 }] });
+  const we0 = res('WorkloadEntry', 'we-0', { address: '10.1.0.1', ports: { http: 80 }, labels: { app: 'a' } });
+  const we1 = res('WorkloadEntry', 'we-1', { address: '10.1.0.2', ports: { http: 80 }, labels: { app: 'a' } });
+  const se = res('ServiceEntry', 'ext', { hosts: ['ext.example.com'], ports: [{ number: 443, name: 'https', protocol: 'HTTPS' }], endpoints: [{ address: '192.0.2.1' }] });
+  const find = (name: string) => r.snapshot().workloads.find((w) => w.name === name)!;
+  r.setResources([svc, we0, we1, se]);
+  const [a0, a1, ext] = [find('we-0'), find('we-1'), find('ext-0')];
+  assert.deepEqual(a0.services, ['svc-a.default.svc.cluster.local']);
+  assert.deepEqual(ext.services, ['ext.example.com']);
+
+  const we1b = res('WorkloadEntry', 'we-1', { address: '10.1.0.2', ports: { http: 81 }, labels: { app: 'a' } });
+  r.setResources([svc, we0, we1b, se]);
+  assert.equal(find('we-0'), a0, 'same object, same membership: same instance');
+  assert.equal(find('ext-0'), ext);
+  assert.notEqual(find('we-1'), a1);
+  assert.equal(find('we-1').ports[0].port, 81);
+  assert.deepEqual(r.snapshot(), r.fullRebuild());
+
+  const svcB = res('Service', 'svc-b', { selector: { app: 'a' }, ports: [{ name: 'http', port: 80 }] });
+  r.setResources([svc, svcB, we0, we1b, se]);
+  assert.notEqual(find('we-0'), a0, 'a new selector changes membership: instances are made again');
+  assert.deepEqual(find('we-0').services, ['svc-a.default.svc.cluster.local', 'svc-b.default.svc.cluster.local']);
+  assert.deepEqual(r.snapshot(), r.fullRebuild());
+  r.setResources([svc, we0, we1b, se]);
+  assert.deepEqual(find('we-0').services, ['svc-a.default.svc.cluster.local'], 'and back: no service is kept from before');
+  assert.deepEqual(r.snapshot(), r.fullRebuild());
+  r.close();
+});
