@@ -152,10 +152,18 @@ interface WorkloadPart {
   notes: string[];
 }
 
+/** JSON of a workload instance, once per object: the registry hands out the same instance while it is unchanged. */
+const workloadJsons = new WeakMap<WorkloadInstance, string>();
+function workloadJson(w: WorkloadInstance): string {
+  let j = workloadJsons.get(w);
+  if (j === undefined) workloadJsons.set(w, (j = JSON.stringify(w)));
+  return j;
+}
+
 /** A workload's own listeners and inbound clusters, rebuilt only when it or what listeners read changed. */
 function workloadPart(input: CompileInput, resources: Res[], index: ServiceIndex, w: WorkloadInstance): WorkloadPart {
   const routeName = outboundRouteName(resources, w.namespace, w.labels);
-  const fp = `${routeName}\n${listenerInputs(input, resources, index)}\n${JSON.stringify(w)}`;
+  const fp = `${routeName}\n${listenerInputs(input, resources, index)}\n${workloadJson(w)}`;
   return workloadParts.get(`${w.proxy?.id ?? ''}|${w.namespace}/${w.name}`, fp, () => {
     const notes: string[] = [];
     const listeners = [outboundListener(w, routeName, input.mesh), inboundListener(resources, input.mesh, w, notes)] as { name: string }[];
