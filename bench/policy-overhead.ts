@@ -325,9 +325,9 @@ async function evidence(variant: Variant, chain: Chain, requests: number, spansB
   }
   if (variant === 'policies') {
     if (!rlFilter) fail('b\'s inbound has no local_ratelimit filter in its config dump');
-    // Every request crossed b's L7 stack (where the limiter sits): destination-side requests ~ what wrk completed
+    // Every request crossed b's limiter (metered pipe or L7 stack, both report destination requests): ~ what wrk completed
     // (wrk does not count the requests still in flight when it stops).
-    if (!(Number(e.destinationRequests) >= 0.99 * requests)) fail(`b counted ${e.destinationRequests} requests at L7, wrk completed ${requests}`);
+    if (!(Number(e.destinationRequests) >= 0.99 * requests)) fail(`b counted ${e.destinationRequests} requests at its inbound, wrk completed ${requests}`);
     if (Number(e.rateLimited) !== 0) fail('the rate limit refused requests (the limit must not trip)');
   }
   if (variant === 'telemetry') {
@@ -413,7 +413,7 @@ const DESCRIBE: Record<Variant, string> = {
   base: 'no policies; minimal telemetry (metrics on: they cannot be turned off; tracing off; access log off); inbound auto (L4 pipe after mTLS)',
   resilience: 'policies without the RateLimitPolicy: retries, connectionPool limits and outlierDetection on the route to b; inbound auto (stays L4)',
   l7: 'base, with the inbound parsing HTTP (`--inbound-l7 always`): what any inbound HTTP policy, such as a rate limit, switches on',
-  policies: 'retries (attempts 3, retryOn 5xx,reset,connect-failure) + DestinationRule connectionPool limits (1e6) + outlierDetection on the route to b; RateLimitPolicy on b (total and per caller, 1e6/s); inbound auto (L7: the rate limit needs it)',
+  policies: 'retries (attempts 3, retryOn 5xx,reset,connect-failure) + DestinationRule connectionPool limits (1e6) + outlierDetection on the route to b; RateLimitPolicy on b (total and per caller, 1e6/s); inbound auto (a limit on every path: the metered mTLS pipe counts each request without the HTTP stack)',
   telemetry: 'no policies; Mesh tracing to an OTLP/HTTP receiver at 1% sampling; access log off; metrics on',
 };
 

@@ -3,7 +3,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startMesh, type Mesh } from './helpers/mesh.js';
 import { compileRateLimits } from '../../src/control/compile/ratelimit/index.js';
-import type { RateLimitPolicySpec } from '../../src/api/types.js';
+import { compileAuthorization } from '../../src/control/compile/authz/index.js';
+import type { AuthorizationPolicySpec, RateLimitPolicySpec } from '../../src/api/types.js';
 import type { Proxy } from '../../src/proxy/proxy.js';
 import { MESH_SETTINGS, closeAgent, metricsText, pushInboundFilters, request, resource, startCaller, workloadB, type FilterEntry } from './security-helpers.js';
 
@@ -82,3 +83,39 @@ test('per-caller limits count each caller SPIFFE ID separately; paths outside th
   const text = await metricsText(mesh.b);
   assert.match(text, /trellis_rate_limited_total\{limit="per_caller"\} [1-9]/);
 });
+
+test('a limit on every path is served without the HTTP stack, still reports destination requests, and an AuthorizationPolicy pushed later applies to the already pooled connection', async () => {
+  const N = 1000;
+  const limit = limits({ limits: { total: { requests: N, per: '1s' } } });
+  assert.equal(pushInboundFilters(mesh, [limit]), undefined);
+  const before = await metricsText(mesh.b);
+  const countOf = (text: string) =>
+    [...text.matchAll(/trellis_requests_total\{reporter="destination",[^}]*route="inbound\|[^}]*response_code="200"[^}]*\} (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+  // A caller whose pool is new: a's connections may still be on the HTTP stack from the tests above (they stay there).
+  const d = await startCaller(mesh, 'd');
+  const viaD = (path: string) => request(d.port, 'b', path);
+  for (let i = 0; i < 5; i++) {
+    const r = await viaD(`/metered/${i}`);
+    assert.equal(r.status, 200);
+    // The metered path forwards the request unchanged: no x-forwarded-client-cert is added (the L7 stack adds one).
+    assert.equal(echoedHeaders(r)['x-forwarded-client-cert'], undefined);
+  }
+  assert.equal(countOf(await metricsText(mesh.b)) - countOf(before), 5);
+  // Now deny everything but /open: the pooled connection from d's outbound must not bypass it.
+  const rbac = compileAuthorization(
+    [resource<AuthorizationPolicySpec>('AuthorizationPolicy', 'only-open', { selector: { matchLabels: { app: 'b' } }, action: 'ALLOW', rules: [{ to: [{ operation: { paths: ['/open'] } }] }] })],
+    workloadB(mesh.ports.http),
+    MESH_SETTINGS,
+  );
+  assert.deepEqual(rbac.warnings, []);
+  assert.equal(pushInboundFilters(mesh, [...rbac.filters, limit]), undefined);
+  assert.equal((await viaD('/closed')).status, 403);
+  const open = await viaD('/open');
+  assert.equal(open.status, 200);
+  assert.match(echoedHeaders(open)['x-forwarded-client-cert'] ?? '', /URI=spiffe:\/\/cluster.local\/ns\/default\/sa\/d/);
+  await d.proxy.close();
+});
+
+function echoedHeaders(r: { body: string }): Record<string, string> {
+  return (JSON.parse(r.body) as { headers: Record<string, string> }).headers;
+}

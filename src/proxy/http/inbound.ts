@@ -302,7 +302,7 @@ function finishInbound(ctx: InboundHttpContext, ex: InboundExchange): void {
 }
 
 /** spiffe://td/ns/NS/sa/SA -> [NS, SA] (the service account stands in for the workload name at the destination). */
-function spiffeParts(id: string): [string, string] {
+export function spiffeParts(id: string): [string, string] {
   const m = /\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(id);
   return m ? [m[1], m[2]] : ['unknown', 'unknown'];
 }

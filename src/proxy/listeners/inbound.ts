@@ -13,6 +13,10 @@ import { ConnectionSet, listenOn, peek, type ManagedListener } from './base.js';
 import { createInboundHttpServers, tagConnection, type InboundHttpContext } from '../http/inbound.js';
 import { InboundPolicies } from '../inbound-policy/policy.js';
 import type { FetchJwks } from '../authz/index.js';
+import { LOCAL_RATELIMIT_TYPE } from '../../xds/protos.js';
+import { MeteredPipe, type MeterDecision } from './inbound-metered.js';
+import { currentChain, spiffeParts } from '../http/inbound.js';
+import { splitWorkload } from '../http/outbound.js';
 
 export interface InboundContext {
   store: StateStore;
@@ -123,9 +127,126 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
       ctx.log('info', `listener ${name}: no filter chain for SNI ${(s as { servername?: string }).servername}`);
       return void s.destroy();
     }
-    if (l7(chain)) toHttp(s, chain, v.spiffeId);
-    else pipeToApp(s, chain, 'mutual_tls', v.spiffeId);
+    if (!l7(chain)) pipeToApp(s, chain, 'mutual_tls', v.spiffeId);
+    else if (metered(chain) && s.alpnProtocol === 'http/1.1') meterToApp(s, chain, v.spiffeId);
+    else toHttp(s, chain, v.spiffeId);
   });
+
+  /**
+   * A chain whose only HTTP policy is a local rate limit on every path (no authorization, no JWT) is served by
+   * MeteredPipe for mTLS HTTP/1.1 callers: the bytes pass unchanged, each request takes a token. Anything more
+   * (an authorization rule, a path-scoped limit, `--inbound-l7 always`) takes the full HTTP stack.
+   */
+  const metered = (chain: InboundChain): boolean => {
+    if (ctx.l7 !== 'auto' || chain.protocol !== 'HTTP') return false;
+    const f = chain.httpFilters;
+    if (f.length !== 1 || f[0] !== LOCAL_RATELIMIT_TYPE) return false;
+    const p = policies.forChain(chain);
+    return p.denyAll === undefined && p.stripHeaders.length === 0 && p.limiter !== undefined && !p.limiter.pathScoped;
+  };
+  const meteredPipes = new Set<MeteredPipe>();
+  const rateKeys = { total: labelKey({ limit: 'total' }), per_caller: labelKey({ limit: 'per_caller' }) };
+  const meterToApp = (down: tls.TLSSocket, accepted: InboundChain, peer: string) => {
+    const addr = appAddress(ctx.store, accepted);
+    if (!addr) return void down.destroy();
+    const key = tcpKey('mutual_tls', peer);
+    m.tcpOpened.inc(key);
+    const up = net.connect(addr.port, addr.host);
+    up.setNoDelay(true);
+    let chain = accepted;
+    let handedOff = false;
+    let counted = false;
+    const done = () => {
+      if (counted) return;
+      counted = true;
+      m.tcpClosed.inc(key);
+      m.tcpReceived.inc(key, down.bytesRead);
+      m.tcpSent.inc(key, down.bytesWritten);
+    };
+    const [sns, sname] = spiffeParts(peer);
+    const [dns, dname] = splitWorkload(config.workload);
+    /** Every label but the status is fixed for the connection: one key per status seen. */
+    const keyByStatus = new Map<number, string>();
+    const pipe: MeteredPipe = new MeteredPipe(down, up, {
+      where: `inbound ${name}`,
+      peer,
+      decide(): MeterDecision {
+        const next = currentChain(current(), chain, true);
+        if (!next) return { kind: 'gone' };
+        chain = next;
+        if (!metered(next)) return { kind: 'l7' };
+        return { kind: 'meter', limiter: policies.forChain(next).limiter, route: next.routeName ?? '' };
+      },
+      refused(code, status, detail) {
+        if (detail.limit) m.rateLimited.inc(rateKeys[detail.limit]);
+        m.refusedRequest(
+          {
+            reporter: 'destination',
+            source_workload: sname,
+            source_namespace: sns,
+            source_principal: peer,
+            destination_workload: dname,
+            destination_namespace: dns,
+            destination_principal: wtls()?.spiffeId,
+            connection_security_policy: 'mutual_tls',
+          },
+          code,
+          status,
+        );
+        if (detail.rule) ctx.log('debug', `listener ${name}: ${code} by ${detail.rule} for ${peer}`);
+      },
+      observed(status, seconds, requestBytes, responseBytes) {
+        let k = keyByStatus.get(status);
+        if (k === undefined) {
+          k = m.requestKey({
+            reporter: 'destination',
+            source_workload: sname,
+            source_namespace: sns,
+            source_principal: peer,
+            destination_workload: dname,
+            destination_namespace: dns,
+            destination_service: 'unknown',
+            destination_principal: wtls()?.spiffeId ?? 'unknown',
+            route: chain.cluster || 'unknown',
+            response_code: String(status),
+            grpc_status: '',
+            error_code: '',
+            connection_security_policy: 'mutual_tls',
+          });
+          keyByStatus.set(status, k);
+        }
+        m.observeRequest(k, seconds, requestBytes, responseBytes);
+      },
+      handoff(pending) {
+        handedOff = true;
+        meteredPipes.delete(pipe);
+        done();
+        if (pending !== undefined && pending.length > 0) down.unshift(pending);
+        ctx.log('debug', `listener ${name}: connection from ${peer} moves to the HTTP stack: its filter chain now needs it`);
+        toHttp(down, chain, peer);
+        down.resume();
+      },
+    });
+    meteredPipes.add(pipe);
+    up.on('error', (err: NodeJS.ErrnoException) => {
+      if (handedOff) return;
+      // The app is not there: the caller gets an explicit answer naming it, not a bare reset.
+      if (!up.connecting || down.bytesWritten > 0 || !down.writable) return void down.destroy();
+      writeRawError(down, 'upstream_connect_failure', `listener ${name}: app at ${addr.host}:${addr.port} (${accepted.cluster}) refused the connection: ${err.code ?? err.message}`);
+    });
+    up.on('close', () => {
+      if (handedOff) return;
+      meteredPipes.delete(pipe);
+      done();
+    });
+    down.on('close', () => {
+      if (handedOff) return;
+      meteredPipes.delete(pipe);
+      up.destroy();
+      done();
+    });
+    pipe.start();
+  };
 
   const pipeToApp = (down: net.Socket, chain: InboundChain, policy: 'mutual_tls' | 'none', principal: string) => {
     const addr = appAddress(ctx.store, chain);
@@ -326,6 +447,7 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
       wtls()?.off('updated', onUpdated);
       stopTimers();
       servers?.drain();
+      for (const p of meteredPipes) p.drain();
       const t = servers ? setInterval(() => servers!.drain(), 50) : undefined;
       await conns.wait(timeoutMs);
       if (t) clearInterval(t);

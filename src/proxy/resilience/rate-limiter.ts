@@ -130,6 +130,11 @@ export class LocalRateLimiter {
     this.random = opts.random ?? Math.random;
   }
 
+  /** Some rule applies only to certain paths: deciding needs the normalized request path (the full HTTP stack). */
+  get pathScoped(): boolean {
+    return this.rules.some((r) => r.prefixes !== undefined);
+  }
+
   get ruleNames(): string[] {
     return this.rules.map((r) => r.rule.name);
   }

@@ -108,8 +108,8 @@ export function responseFraming(method: string, status: number, http10: boolean,
   return { kind: 'close', length: 0, keepAlive: false };
 }
 
-/** Parses header field lines in buf[start, end) (each ending CRLF). Counts and bytes are checked by the caller. */
-function parseFields(buf: Buffer, start: number, end: number, out: ResponseHeaders, what: string): number {
+/** Parses header field lines in buf[start, end) (each ending CRLF) into `out`; throws ResponseError naming `what`. */
+export function parseFields(buf: Buffer, start: number, end: number, out: ResponseHeaders, what: string): number {
   let count = 0;
   let pos = start;
   while (pos < end) {
@@ -163,19 +163,38 @@ export class ResponseParser {
   started = false;
   /** The final head was parsed. */
   headDone = false;
+  /** The final response was 101 Switching Protocols (only when reset() allowed it): the bytes after it are another protocol. */
+  upgraded = false;
+  private upgradeOk = false;
 
   constructor(private readonly ev: ResponseEvents) {}
 
-  /** Starts a new response (to a request with `method`). */
-  reset(method: string): void {
+  /** Starts a new response (to a request with `method`; `upgrade`: the request asked to switch protocols, so 101 ends it). */
+  reset(method: string, upgrade = false): void {
     this.state = S.Head;
     this.method = method;
+    this.upgradeOk = upgrade;
+    this.upgraded = false;
     this.accLen = 0;
     this.interim = 0;
     this.trailers = undefined;
     this.stopped = false;
     this.started = false;
     this.headDone = false;
+  }
+
+  /**
+   * Starts directly in a body framed by `kind` (a request body, whose head was parsed elsewhere): execute()
+   * then reports its slices and its end exactly as for a response body.
+   */
+  beginBody(kind: 'length' | 'chunked', length: number): void {
+    this.reset('POST');
+    this.headDone = true;
+    if (kind === 'chunked') this.startChunk();
+    else {
+      this.remaining = length;
+      this.state = length === 0 ? S.Done : S.BodyLength;
+    }
   }
 
   /** Ends parsing from inside a callback (the exchange was aborted). */
@@ -404,6 +423,15 @@ export class ResponseParser {
     }
     const headers: ResponseHeaders = Object.create(null) as ResponseHeaders;
     parseFields(buf, lf + 1, end, headers, 'response head');
+    if (status === 101 && this.upgradeOk) {
+      this.framing = { kind: 'none', length: 0, keepAlive: false };
+      this.headDone = true;
+      this.upgraded = true;
+      this.state = S.Done;
+      this.ev.onHead(status, reason, headers);
+      if (!this.stopped) this.ev.onComplete(undefined);
+      return;
+    }
     if (status < 200) {
       if (status === 101) throw new ResponseError('101 Switching Protocols to a request that did not ask to upgrade');
       if (++this.interim > MAX_INTERIM) throw new ResponseError(`more than ${MAX_INTERIM} interim (1xx) responses`);
