@@ -1,10 +1,10 @@
 // `trellis cert`: obtains a workload's SVID and keeps cert.pem/key.pem/ca.pem fresh in a directory (for proxyless apps).
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
+import { GrpcStatus } from '../xds/grpc-h2-client.js';
 import { CliError, parseVerbArgs, wantsJson } from './common.js';
 import { CertificateManager, type CertificateMaterial } from '../identity/cert-manager.js';
-import { CaRequestError, requestCertificate } from '../identity/ca-service.js';
+import { CaRequestError, requestCertificate } from '../identity/ca-client.js';
 import { stageFile } from '../identity/fsutil.js';
 import { formatSpiffeId } from '../identity/spiffe.js';
 import { parseDuration, peekTokenClaims } from '../identity/token.js';
@@ -66,7 +66,7 @@ export async function writeMaterial(outDir: string, m: CertificateMaterial): Pro
   for (const c of commits) await c();
 }
 
-const PERMANENT = new Set([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED, grpc.status.INVALID_ARGUMENT]);
+const PERMANENT = new Set<number>([GrpcStatus.UNAUTHENTICATED, GrpcStatus.PERMISSION_DENIED, GrpcStatus.INVALID_ARGUMENT]);
 
 /** Runs until `signal` aborts (or once); resolves with the last material written. */
 export async function runCert(opts: CertRunOptions, signal?: AbortSignal): Promise<CertificateMaterial> {

@@ -1,5 +1,4 @@
-// The CertificateService gRPC server (CSR + join token -> SVID) and its client helper.
-import { fileURLToPath } from 'node:url';
+// The CertificateService gRPC server (CSR + join token -> SVID); the client is ca-client.ts.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { CertificateAuthority } from './ca.js';
@@ -8,9 +7,9 @@ import { parseCsr, CsrError } from './csr.js';
 import { formatSpiffeId } from './spiffe.js';
 import { TokenError, type TokenIssuer } from './token.js';
 
-/** Works from src/identity and dist/identity alike: both sit one level below the package root. */
-export const CA_PROTO_FILE = fileURLToPath(new URL('../../proto/trellis/ca/v1/ca.proto', import.meta.url));
-export const CA_SERVICE_NAME = 'trellis.ca.v1.CertificateService';
+import { CA_PROTO_FILE } from './ca-proto.js';
+export { CA_PROTO_FILE, CA_SERVICE_NAME } from './ca-proto.js';
+export { CaRequestError, requestCertificate, type CertificateResponse } from './ca-client.js';
 export const DEFAULT_MAX_TTL_SECONDS = DEFAULT_SVID_TTL_SECONDS;
 
 export type CaRefusal = 'unauthenticated' | 'permission_denied' | 'invalid_csr' | 'internal';
@@ -175,64 +174,4 @@ export function addCertificateService(server: grpc.Server, deps: CaServiceDeps):
       );
     },
   } as grpc.UntypedServiceImplementation);
-}
-
-export interface CertificateResponse {
-  certChainPem: string[];
-  trustBundlePem: string;
-}
-
-/** A gRPC error from the CA, with its status code kept for callers that retry. */
-export class CaRequestError extends Error {
-  constructor(
-    readonly code: grpc.status,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'CaRequestError';
-  }
-}
-
-/** Sends one CSR to the CA at `address` (plaintext gRPC, e.g. 127.0.0.1:15010). */
-export function requestCertificate(
-  address: string,
-  token: string,
-  csrPem: string,
-  ttlSeconds: number,
-  deadlineMs = 10_000,
-  proxyId?: string,
-): Promise<CertificateResponse> {
-  const { Client } = loadService();
-  const client = new Client(address, grpc.credentials.createInsecure());
-  const md = new grpc.Metadata();
-  md.set('authorization', `Bearer ${token}`);
-  if (proxyId) md.set('x-trellis-proxy-id', proxyId);
-  return new Promise<CertificateResponse>((resolve, reject) => {
-    const req: CreateRequest = { csr: csrPem, validity_seconds: Math.max(0, Math.floor(ttlSeconds)) };
-    (client as unknown as {
-      CreateCertificate(r: CreateRequest, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: CreateResponse) => void): void;
-    }).CreateCertificate(req, md, { deadline: Date.now() + deadlineMs }, (err, res) => {
-      client.close();
-      if (err) {
-        reject(new CaRequestError(err.code, describeError(address, err)));
-        return;
-      }
-      if (!res || !res.cert_chain?.length) {
-        reject(new CaRequestError(grpc.status.INTERNAL, `the CA at ${address} returned no certificate`));
-        return;
-      }
-      resolve({ certChainPem: res.cert_chain, trustBundlePem: res.trust_bundle });
-    });
-  });
-}
-
-/** One readable line for a failed call; connection failures name the socket error, not grpc-js's internals. */
-function describeError(address: string, err: grpc.ServiceError): string {
-  const details = (err.details || err.message || '').trim();
-  if (err.code === grpc.status.UNAVAILABLE) {
-    const cause = /Error: (.*?)(?:\.\s|\.?$)/.exec(details)?.[1] ?? details.replace(/\s*Resolution note:.*$/s, '');
-    return `cannot reach the CA at ${address} (${cause})`;
-  }
-  if (err.code === grpc.status.DEADLINE_EXCEEDED) return `the CA at ${address} did not answer in time`;
-  return `the CA at ${address} refused: ${details}`;
 }

@@ -1,6 +1,6 @@
 // Keeps a workload's SVID fresh: first certificate with retries, renewal at half-life with jitter, backoff while the CA is away.
 import { EventEmitter } from 'node:events';
-import { requestCertificate } from './ca-service.js';
+import { requestCertificate } from './ca-client.js';
 import { generateKeyAndCsr } from './keys.js';
 import { pemToDers } from './pem.js';
 import { parseCertificate } from './x509.js';

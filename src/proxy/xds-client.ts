@@ -1,9 +1,9 @@
 // ADS client (state of the world): subscribes CDS, EDS, LDS, RDS, SDS; ACKs what compiles, NACKs what does not,
 // keeps the last good config, and reconnects with backoff and jitter while the control plane is away.
 import { EventEmitter } from 'node:events';
-import * as grpc from '@grpc/grpc-js';
+import { GrpcChannel, type GrpcCallError, type GrpcStream } from '../xds/grpc-h2-client.js';
+import { ADS_METHOD_PATH, decodeDiscoveryResponse, encodeDiscoveryRequest } from '../xds/ads-codec.js';
 import {
-  adsPackageDefinition,
   unpackAny,
   CLUSTER_TYPE,
   ENDPOINT_TYPE,
@@ -50,7 +50,6 @@ export interface XdsClientOptions {
   /** Backoff: first delay and cap (ms). */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
-  credentials?: grpc.ChannelCredentials;
   /**
    * EDS subscription. 'on-demand' (default): a cluster's endpoints are subscribed when the data path first routes to
    * it, plus the `warm` names (EDS service or cluster names) from the start. 'all': every EDS cluster CDS delivers.
@@ -60,19 +59,10 @@ export interface XdsClientOptions {
   warm?: string[];
 }
 
-let clientCtor: grpc.ServiceClientConstructor | undefined;
-function adsClientCtor(): grpc.ServiceClientConstructor {
-  if (!clientCtor) {
-    const pkg = grpc.loadPackageDefinition(adsPackageDefinition()) as Obj;
-    clientCtor = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService as grpc.ServiceClientConstructor;
-  }
-  return clientCtor;
-}
-
 /** Emits 'connected', 'disconnected', 'ack' (typeUrl), 'nack' (typeUrl, message). */
 export class XdsClient extends EventEmitter {
-  private client: grpc.Client;
-  private call?: grpc.ClientDuplexStream<Obj, Obj>;
+  private channel: GrpcChannel;
+  private call?: GrpcStream;
   private attempts = 0;
   private timer?: NodeJS.Timeout;
   private closed = false;
@@ -87,12 +77,7 @@ export class XdsClient extends EventEmitter {
   constructor(private readonly opts: XdsClientOptions) {
     super();
     this.log = opts.log ?? (() => {});
-    const Ctor = adsClientCtor();
-    this.client = new Ctor(opts.address, opts.credentials ?? grpc.credentials.createInsecure(), {
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.keepalive_timeout_ms': 10_000,
-      'grpc.max_receive_message_length': 64 * 1024 * 1024,
-    });
+    this.channel = new GrpcChannel(opts.address, { keepaliveMs: 30_000, keepaliveTimeoutMs: 10_000, maxMessageBytes: 64 * 1024 * 1024 });
     this.raw = opts.store.current.raw;
     this.edsAll = (opts.eds ?? (process.env.TRELLIS_EDS === 'all' ? 'all' : 'on-demand')) === 'all';
     if (!this.edsAll) {
@@ -113,7 +98,7 @@ export class XdsClient extends EventEmitter {
     this.opts.store.off('demand', this.onDemand);
     clearTimeout(this.timer);
     this.call?.cancel();
-    this.client.close();
+    this.channel.close();
     this.setConnected(false);
   }
 
@@ -125,18 +110,27 @@ export class XdsClient extends EventEmitter {
 
   private connect(): void {
     if (this.closed) return;
-    const md = new grpc.Metadata();
-    md.set('authorization', `Bearer ${this.opts.token}`);
-    // grpc-js allows one authorization value; further tokens travel as x-trellis-token.
-    for (const t of this.opts.extraTokens ?? []) if (t !== this.opts.token) md.add('x-trellis-token', t);
-    const typed = (this.client as unknown as Record<string, (m: grpc.Metadata) => grpc.ClientDuplexStream<Obj, Obj>>).StreamAggregatedResources(md);
+    const extra = (this.opts.extraTokens ?? []).filter((t) => t !== this.opts.token);
+    // One authorization value; further tokens travel as x-trellis-token.
+    const typed = this.channel.bidi(ADS_METHOD_PATH, {
+      authorization: `Bearer ${this.opts.token}`,
+      ...(extra.length ? { 'x-trellis-token': extra } : {}),
+    });
     this.call = typed;
     let gotResponse = false;
-    // Response headers mean the control plane took the stream (grpc-js may also emit 'metadata' for a failed call: check it is still ours).
-    typed.on('metadata', () => {
+    // Response headers mean the control plane took the stream.
+    typed.on('headers', () => {
       if (this.call === typed) this.setConnected(true);
     });
-    typed.on('data', (resp: Obj) => {
+    typed.on('message', (buf: Buffer) => {
+      if (this.call !== typed) return;
+      let resp: Obj;
+      try {
+        resp = decodeDiscoveryResponse(buf);
+      } catch (err) {
+        this.log('error', `xDS: cannot decode a response: ${(err as Error).message}`);
+        return;
+      }
       if (!gotResponse) {
         gotResponse = true;
         this.attempts = 0;
@@ -148,7 +142,7 @@ export class XdsClient extends EventEmitter {
         this.log('error', `xDS: cannot handle response: ${(err as Error).message}`);
       }
     });
-    const onGone = (err?: grpc.ServiceError) => {
+    const onGone = (err?: GrpcCallError) => {
       if (this.call !== typed) return;
       this.call = undefined;
       this.setConnected(false);
@@ -162,7 +156,7 @@ export class XdsClient extends EventEmitter {
       this.timer = setTimeout(() => this.connect(), delay);
       this.timer.unref?.();
     };
-    typed.on('error', (err: grpc.ServiceError) => onGone(err));
+    typed.on('error', (err: GrpcCallError) => onGone(err));
     typed.on('end', () => onGone());
     // Subscribe: CDS and LDS as wildcards, SDS by name, EDS and RDS once their names are known.
     this.send(CLUSTER_TYPE);
@@ -195,7 +189,7 @@ export class XdsClient extends EventEmitter {
       response_nonce: s.nonce,
     };
     if (errorMessage !== undefined) req.error_detail = { code: 3 /* INVALID_ARGUMENT */, message: errorMessage };
-    this.call?.write(req);
+    this.call?.write(encodeDiscoveryRequest(req));
   }
 
   private onResponse(resp: Obj): void {

@@ -130,6 +130,19 @@ export function expandAnys(value: unknown): unknown {
   return value;
 }
 
+/** Conversion of decoded messages to plain objects, as the ADS package definition below does it. */
+export const ADS_OBJECT_OPTIONS: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
+
+let adsRootCache: protobuf.Root | undefined;
+/** The ADS service's own small type root (DiscoveryRequest/Response and what they reference). */
+export function adsRoot(): protobuf.Root {
+  if (!adsRootCache) {
+    adsRootCache = protobuf.Root.fromJSON(readDescriptor(ADS_DESCRIPTOR));
+    adsRootCache.resolveAll();
+  }
+  return adsRootCache;
+}
+
 /** The grpc-js package definition for the ADS service (messages as plain objects, Any value as Buffer). */
 export function adsPackageDefinition(): protoLoader.PackageDefinition {
   // Its own small descriptor: building a package definition walks every type of the root it is given.
