@@ -53,7 +53,7 @@ for (const mode of ['node', 'sidecar'] as const) {
 
       // SIGTERM stops everything: no process left behind.
       const pids = descendants(up.child.pid!);
-      assert.ok(pids.length >= 3, `expected proxy and apps under trellis up, saw ${pids.length}`);
+      assert.ok(pids.length >= 3, `expected proxy and apps under trellis up, saw ${pids.length}; trellis up said:\n${up.output().slice(-3000)}`);
       up.child.kill('SIGTERM');
       const code = await up.exited;
       assert.equal(code, 0);
