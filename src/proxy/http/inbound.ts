@@ -228,22 +228,7 @@ export function createInboundHttpServers(ctx: InboundHttpContext, fallback: List
   /** A head the parser refused never becomes an exchange; it is still counted as a request (reporter destination). */
   const countRefused = (socket: Socket, code: 'bad_request' | 'headers_too_large') => {
     const peer = (socket as Socket & { [INFO]?: InboundConnInfo })[INFO]?.peer;
-    const [sns, sname] = peer ? spiffeParts(peer) : ['unknown', 'unknown'];
-    const [dns, dname] = splitWorkload(fallback.workload);
-    ctx.metrics.refusedRequest(
-      {
-        reporter: 'destination',
-        source_workload: sname,
-        source_namespace: sns,
-        source_principal: peer,
-        destination_workload: dname,
-        destination_namespace: dns,
-        destination_principal: ctx.identityFor(fallback.workload)?.spiffeId,
-        connection_security_policy: peer ? 'mutual_tls' : 'none',
-      },
-      code,
-      ERROR_STATUS[code],
-    );
+    refusedAtDestination(ctx.metrics, peer, fallback.workload, ctx.identityFor(fallback.workload)?.spiffeId, code, ERROR_STATUS[code]);
   };
   const sessions = new Set<http2.ServerHttp2Session>();
   const h2 = http2.createServer(
@@ -299,6 +284,26 @@ function finishInbound(ctx: InboundHttpContext, ex: InboundExchange): void {
   });
   m.observeRequest(key, (performance.now() - ex.startMs) / 1000, declaredLength(ex.req.headers['content-length']), declaredLength(ex.res.getHeader('content-length')));
   m.finished('inbound', ex);
+}
+
+/** Counts a request the inbound answered itself before it became an exchange (reporter destination). */
+export function refusedAtDestination(metrics: ProxyMetrics, peer: string | undefined, workload: string, local: string | undefined, code: string, status: number): void {
+  const [sns, sname] = peer ? spiffeParts(peer) : ['unknown', 'unknown'];
+  const [dns, dname] = splitWorkload(workload);
+  metrics.refusedRequest(
+    {
+      reporter: 'destination',
+      source_workload: sname,
+      source_namespace: sns,
+      source_principal: peer,
+      destination_workload: dname,
+      destination_namespace: dns,
+      destination_principal: local,
+      connection_security_policy: peer ? 'mutual_tls' : 'none',
+    },
+    code,
+    status,
+  );
 }
 
 /** spiffe://td/ns/NS/sa/SA -> [NS, SA] (the service account stands in for the workload name at the destination). */

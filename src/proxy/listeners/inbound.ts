@@ -15,7 +15,7 @@ import { InboundPolicies } from '../inbound-policy/policy.js';
 import type { FetchJwks } from '../authz/index.js';
 import { LOCAL_RATELIMIT_TYPE } from '../../xds/protos.js';
 import { MeteredPipe, type MeterDecision } from './inbound-metered.js';
-import { currentChain, spiffeParts } from '../http/inbound.js';
+import { currentChain, refusedAtDestination, spiffeParts } from '../http/inbound.js';
 import { splitWorkload } from '../http/outbound.js';
 
 export interface InboundContext {
@@ -79,6 +79,17 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
   const m = ctx.metrics;
   const tcpKey = (policy: string, principal: string) =>
     labelKey({ reporter: 'destination', destination_workload: config.workload, source_principal: principal, connection_security_policy: policy });
+  /** Counts a piped connection's close and bytes, once. */
+  const tcpDone = (key: string, down: net.Socket) => {
+    let counted = false;
+    return () => {
+      if (counted) return;
+      counted = true;
+      m.tcpClosed.inc(key);
+      m.tcpReceived.inc(key, down.bytesRead);
+      m.tcpSent.inc(key, down.bytesWritten);
+    };
+  };
   const refuse = (reason: string) => m.tlsFailures.inc(labelKey({ direction: 'inbound', reason }));
   const policies = new InboundPolicies({ workload: config.workload, fetchJwks: ctx.fetchJwks, log: ctx.log });
   /** L4-piped HTTP connections and the chain each was accepted on: a config that adds HTTP policy retires them. */
@@ -155,14 +166,7 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
     up.setNoDelay(true);
     let chain = accepted;
     let handedOff = false;
-    let counted = false;
-    const done = () => {
-      if (counted) return;
-      counted = true;
-      m.tcpClosed.inc(key);
-      m.tcpReceived.inc(key, down.bytesRead);
-      m.tcpSent.inc(key, down.bytesWritten);
-    };
+    const done = tcpDone(key, down);
     const [sns, sname] = spiffeParts(peer);
     const [dns, dname] = splitWorkload(config.workload);
     /** Every label but the status is fixed for the connection: one key per status seen. */
@@ -179,20 +183,7 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
       },
       refused(code, status, detail) {
         if (detail.limit) m.rateLimited.inc(rateKeys[detail.limit]);
-        m.refusedRequest(
-          {
-            reporter: 'destination',
-            source_workload: sname,
-            source_namespace: sns,
-            source_principal: peer,
-            destination_workload: dname,
-            destination_namespace: dns,
-            destination_principal: wtls()?.spiffeId,
-            connection_security_policy: 'mutual_tls',
-          },
-          code,
-          status,
-        );
+        refusedAtDestination(m, peer, config.workload, wtls()?.spiffeId, code, status);
         if (detail.rule) ctx.log('debug', `listener ${name}: ${code} by ${detail.rule} for ${peer}`);
       },
       observed(status, seconds, requestBytes, responseBytes) {
@@ -260,16 +251,9 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
       piped.set(down, entry);
       down.once('close', () => piped.delete(down));
     }
-    let closed = false;
     let connected = false;
     up.once('connect', () => (connected = true));
-    const done = () => {
-      if (closed) return;
-      closed = true;
-      m.tcpClosed.inc(key);
-      m.tcpReceived.inc(key, down.bytesRead);
-      m.tcpSent.inc(key, down.bytesWritten);
-    };
+    const done = tcpDone(key, down);
     up.on('error', (err: NodeJS.ErrnoException) => {
       // The app is not there: an HTTP/1.1 caller gets an explicit answer naming it, not a bare reset.
       const h1 = chain.protocol === 'HTTP' && (!(down as tls.TLSSocket).alpnProtocol || (down as tls.TLSSocket).alpnProtocol === 'http/1.1');
