@@ -6,6 +6,8 @@ import { compileRateLimits } from '../../src/control/compile/ratelimit/index.js'
 import { compileAuthorization } from '../../src/control/compile/authz/index.js';
 import type { AuthorizationPolicySpec, RateLimitPolicySpec } from '../../src/api/types.js';
 import type { Proxy } from '../../src/proxy/proxy.js';
+import { onRequest, type RequestEvent } from '../../src/telemetry/request-events.js';
+import { accessLogEntry } from '../../src/telemetry/access-log.js';
 import { MESH_SETTINGS, closeAgent, metricsText, pushInboundFilters, request, resource, startCaller, workloadB, type FilterEntry } from './security-helpers.js';
 
 let mesh: Mesh;
@@ -94,13 +96,25 @@ test('a limit on every path is served without the HTTP stack, still reports dest
   // A caller whose pool is new: a's connections may still be on the HTTP stack from the tests above (they stay there).
   const d = await startCaller(mesh, 'd');
   const viaD = (path: string) => request(d.port, 'b', path);
+  // Tap and access logs (subscribers of the request events) see metered requests at the destination.
+  const events: RequestEvent[] = [];
+  const unsubscribe = onRequest(mesh.b.metrics, (e) => events.push(e));
   for (let i = 0; i < 5; i++) {
-    const r = await viaD(`/metered/${i}`);
+    const r = await viaD(`/metered/${i}?q=${i}`);
     assert.equal(r.status, 200);
     // The metered path forwards the request unchanged: no x-forwarded-client-cert is added (the L7 stack adds one).
     assert.equal(echoedHeaders(r)['x-forwarded-client-cert'], undefined);
   }
   assert.equal(countOf(await metricsText(mesh.b)) - countOf(before), 5);
+  unsubscribe();
+  const inbound = events.filter((e) => e.direction === 'inbound').map(accessLogEntry);
+  assert.equal(inbound.length, 5);
+  assert.equal(inbound[0].method, 'GET');
+  assert.equal(inbound[0].path, '/metered/0?q=0');
+  assert.equal(inbound[0].status, 200);
+  assert.equal(inbound[0].source_principal, 'spiffe://cluster.local/ns/default/sa/d');
+  assert.equal(inbound[0].mtls, true);
+  assert.ok(inbound[0].request_id, 'the x-request-id added by the calling proxy is logged');
   // Now deny everything but /open: the pooled connection from d's outbound must not bypass it.
   const rbac = compileAuthorization(
     [resource<AuthorizationPolicySpec>('AuthorizationPolicy', 'only-open', { selector: { matchLabels: { app: 'b' } }, action: 'ALLOW', rules: [{ to: [{ operation: { paths: ['/open'] } }] }] })],
@@ -114,6 +128,26 @@ test('a limit on every path is served without the HTTP stack, still reports dest
   assert.equal(open.status, 200);
   assert.match(echoedHeaders(open)['x-forwarded-client-cert'] ?? '', /URI=spiffe:\/\/cluster.local\/ns\/default\/sa\/d/);
   await d.proxy.close();
+});
+
+test('a request the metered inbound refuses shows in tap and access logs with the rule that decided', async () => {
+  assert.equal(pushInboundFilters(mesh, [limits({ limits: { total: { requests: 1, per: '1m' } } })]), undefined);
+  const d = await startCaller(mesh, 'e');
+  const events: RequestEvent[] = [];
+  const unsubscribe = onRequest(mesh.b.metrics, (e) => events.push(e));
+  try {
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await request(d.port, 'b', '/limited')).status);
+    assert.ok(statuses.includes(429), `statuses ${statuses}`);
+    const refused = events.filter((e) => e.direction === 'inbound').map(accessLogEntry).find((e) => e.status === 429);
+    assert.ok(refused, 'the 429 is published');
+    assert.equal(refused.error_code, 'rate_limited');
+    assert.equal(refused.decided_by, 'default/limit');
+    assert.match(refused.decision_reason ?? '', /total limit of default\/limit exceeded/);
+  } finally {
+    unsubscribe();
+    await d.proxy.close();
+  }
 });
 
 function echoedHeaders(r: { body: string }): Record<string, string> {

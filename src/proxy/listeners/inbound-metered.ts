@@ -21,10 +21,14 @@ export interface MeterHooks {
   /** The verified caller (its rate-limit key). */
   peer: string;
   decide(): MeterDecision;
-  /** A request was refused here (rate limit, bad head): for metrics and logs. */
-  refused(code: 'rate_limited' | 'bad_request' | 'headers_too_large', status: number, detail: { limit?: 'total' | 'per_caller'; rule?: string }): void;
+  /** A request was refused here (rate limit, bad head): for metrics, logs and tap; `head` when it parsed. */
+  refused(
+    code: 'rate_limited' | 'bad_request' | 'headers_too_large',
+    status: number,
+    detail: { limit?: 'total' | 'per_caller'; rule?: string; reason?: string; head?: RequestHeadInfo; startMs?: number },
+  ): void;
   /** A forwarded request's response ended (status 0: the app closed before answering). */
-  observed(status: number, seconds: number, requestBytes: number, responseBytes: number): void;
+  observed(status: number, seconds: number, requestBytes: number, responseBytes: number, head: RequestHeadInfo, startMs: number): void;
   /** Takes over `down` (the app connection is already closed); `pending` are bytes read but not yet handled. */
   handoff(pending: Buffer | undefined): void;
 }
@@ -45,6 +49,7 @@ export function localReply(status: number, code: string, message: string, close:
 interface Forwarded {
   method: string;
   upgrade: boolean;
+  head: RequestHeadInfo;
   /** performance.now() when its head was forwarded. */
   start: number;
   bytes: number;
@@ -194,7 +199,7 @@ export class MeteredPipe {
       if (v === undefined || v.allowed) {
         this.toUp(held.subarray(0, headLen));
         this.held = held.subarray(headLen);
-        this.queue.push({ method: head.method, upgrade: head.upgrade, start: performance.now(), bytes: head.length });
+        this.queue.push({ method: head.method, upgrade: head.upgrade, head, start: performance.now(), bytes: head.length });
         this.currentUpgrade = head.upgrade;
         if (head.framing !== 'none') {
           this.body.beginBody(head.framing, head.length);
@@ -202,8 +207,8 @@ export class MeteredPipe {
         } else this.afterRequest();
         continue;
       }
-      this.hooks.refused('rate_limited', 429, { limit: v.limit, rule: v.rule });
       const what = v.limit === 'total' ? 'total' : 'per-caller';
+      this.hooks.refused('rate_limited', 429, { limit: v.limit, rule: v.rule, reason: `${what} limit of ${v.rule} exceeded`, head, startMs: performance.now() });
       // A refused body is not read: the connection closes after the answer (the caller may not even send it).
       const close = head.framing !== 'none' || head.close || head.upgrade;
       this.reply(localReply(429, 'rate_limited', `request rate limit exceeded (${what} limit); retry after ${v.retryAfterSeconds}s`, close, `retry-after: ${v.retryAfterSeconds}\r\n`), close);
@@ -318,7 +323,7 @@ export class MeteredPipe {
 
   private report(f: Forwarded, status: number): void {
     const fr = this.res.framing;
-    this.hooks.observed(status, (performance.now() - f.start) / 1000, f.bytes, status !== 0 && fr.kind === 'length' ? fr.length : 0);
+    this.hooks.observed(status, (performance.now() - f.start) / 1000, f.bytes, status !== 0 && fr.kind === 'length' ? fr.length : 0, f.head, f.start);
   }
 
   /** 101 Switching Protocols: from here on both directions are piped unchanged. */

@@ -15,6 +15,10 @@ import { InboundPolicies } from '../inbound-policy/policy.js';
 import type { FetchJwks } from '../authz/index.js';
 import { LOCAL_RATELIMIT_TYPE } from '../../xds/protos.js';
 import { MeteredPipe, type MeterDecision } from './inbound-metered.js';
+import type { RequestHeadInfo } from '../upstream/h1-request.js';
+import type { RequestLabels } from '../../telemetry/proxy-metrics.js';
+import { requestChannel, type FinishedExchange } from '../../telemetry/request-events.js';
+import { performance } from 'node:perf_hooks';
 import { currentChain, refusedAtDestination, spiffeParts } from '../http/inbound.js';
 import { splitWorkload } from '../http/outbound.js';
 
@@ -169,8 +173,58 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
     const done = tcpDone(key, down);
     const [sns, sname] = spiffeParts(peer);
     const [dns, dname] = splitWorkload(config.workload);
-    /** Every label but the status is fixed for the connection: one key per status seen. */
-    const keyByStatus = new Map<number, string>();
+    /** Every label but the status and error code is fixed for the connection: one key per pair seen. */
+    const keys = new Map<string, { key: string; labels: RequestLabels }>();
+    const keyFor = (status: number, errorCode: string) => {
+      const c = `${status}|${errorCode}`;
+      let k = keys.get(c);
+      if (k === undefined) {
+        const labels: RequestLabels = {
+          reporter: 'destination',
+          source_workload: sname,
+          source_namespace: sns,
+          source_principal: peer,
+          destination_workload: dname,
+          destination_namespace: dns,
+          destination_service: 'unknown',
+          destination_principal: wtls()?.spiffeId ?? 'unknown',
+          route: chain.cluster || 'unknown',
+          response_code: String(status),
+          grpc_status: '',
+          error_code: errorCode,
+          connection_security_policy: 'mutual_tls',
+        };
+        k = { key: m.requestKey(labels), labels };
+        keys.set(c, k);
+      }
+      return k;
+    };
+    /** Tap, access log and tracing see metered requests too (only built while one of them listens). */
+    const publish = (head: RequestHeadInfo, startMs: number, status: number, errorCode: string, decidedBy?: string, reason?: string) => {
+      if (!requestChannel.hasSubscribers) return;
+      const q = head.target.indexOf('?');
+      const rid = head.headers['x-request-id'];
+      const host = head.headers.host;
+      const ex: FinishedExchange = {
+        startMs,
+        ...(errorCode ? {} : { dispatchMs: startMs }),
+        method: head.method,
+        authority: typeof host === 'string' ? host : '',
+        path: q < 0 ? head.target : head.target.slice(0, q),
+        query: q < 0 ? '' : head.target.slice(q + 1),
+        requestId: typeof rid === 'string' ? rid : '',
+        routeName: chain.cluster,
+        errorCode,
+        ...(decidedBy ? { decidedBy } : {}),
+        ...(reason ? { decisionReason: reason } : {}),
+        listener: current(),
+        ...(errorCode ? {} : { endpoint: { address: addr.host, port: addr.port } }),
+        req: { headers: head.headers, httpVersion: head.http10 ? '1.0' : '1.1' },
+        res: { statusCode: status, getHeader: () => undefined },
+        headers: head.headers,
+      };
+      requestChannel.publish({ owner: m, direction: 'inbound', labels: keyFor(status, errorCode).labels, ex, endMs: performance.now(), endEpochMs: Date.now() });
+    };
     const pipe: MeteredPipe = new MeteredPipe(down, up, {
       where: `inbound ${name}`,
       peer,
@@ -185,28 +239,11 @@ export function createInboundListener(ctx: InboundContext, config: ListenerConfi
         if (detail.limit) m.rateLimited.inc(rateKeys[detail.limit]);
         refusedAtDestination(m, peer, config.workload, wtls()?.spiffeId, code, status);
         if (detail.rule) ctx.log('debug', `listener ${name}: ${code} by ${detail.rule} for ${peer}`);
+        if (detail.head) publish(detail.head, detail.startMs ?? performance.now(), status, code, detail.rule, detail.reason);
       },
-      observed(status, seconds, requestBytes, responseBytes) {
-        let k = keyByStatus.get(status);
-        if (k === undefined) {
-          k = m.requestKey({
-            reporter: 'destination',
-            source_workload: sname,
-            source_namespace: sns,
-            source_principal: peer,
-            destination_workload: dname,
-            destination_namespace: dns,
-            destination_service: 'unknown',
-            destination_principal: wtls()?.spiffeId ?? 'unknown',
-            route: chain.cluster || 'unknown',
-            response_code: String(status),
-            grpc_status: '',
-            error_code: '',
-            connection_security_policy: 'mutual_tls',
-          });
-          keyByStatus.set(status, k);
-        }
-        m.observeRequest(k, seconds, requestBytes, responseBytes);
+      observed(status, seconds, requestBytes, responseBytes, head, startMs) {
+        m.observeRequest(keyFor(status, '').key, seconds, requestBytes, responseBytes);
+        publish(head, startMs, status, '');
       },
       handoff(pending) {
         handedOff = true;
