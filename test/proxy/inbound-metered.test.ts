@@ -15,6 +15,10 @@ const app = http.createServer((req, res) => {
   req.on('data', (c) => (body += c));
   req.on('end', () => {
     seen.push(`${req.method} ${req.url}${body ? ` [${body}]` : ''}`);
+    if (req.url === '/slow') {
+      setTimeout(() => res.end('slow'), 200);
+      return;
+    }
     if (req.url === '/chunked') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('part1-');
@@ -175,6 +179,18 @@ test('pipelined requests: a refusal is answered after the responses still owed, 
   const statuses = [...r.got.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
   assert.deepEqual(statuses, ['200', '429', '429']);
   assert.ok(r.got.indexOf('hello /first') < r.got.indexOf('429'), 'the 200 and its body come before the first 429');
+});
+
+test('a pipelined flood behind a slow response (more answers owed than the pipe holds before it stops reading) is answered in full and in order', async () => {
+  const l = limiter(1);
+  reset(() => ({ kind: 'meter', limiter: l, route: 'r' }));
+  const flood = 'GET /slow HTTP/1.1\r\nHost: b\r\n\r\n' + 'GET /again HTTP/1.1\r\nHost: b\r\n\r\n'.repeat(150);
+  const r = await raw([flood], (g) => count(g, /HTTP\/1\.1 /g) === 151, 5000);
+  r.sock.destroy();
+  const statuses = [...r.got.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+  assert.equal(statuses[0], '200');
+  assert.equal(statuses.filter((x) => x === '429').length, 150);
+  assert.deepEqual(seen, ['GET /slow']);
 });
 
 test('a refused request with a body gets 429 with connection: close; its body never reaches the app', async () => {

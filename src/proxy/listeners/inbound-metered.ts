@@ -35,6 +35,8 @@ export interface MeterHooks {
 
 const REASON: Record<number, string> = { 400: 'Bad Request', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 501: 'Not Implemented' };
 const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
+/** Answers owed at once (pipelined requests); past this the caller is not read until some are sent. */
+const MAX_OWED = 64;
 
 /** A proxy-generated HTTP/1.1 answer carrying `x-trellis-error` (same shape as the L7 path's). */
 export function localReply(status: number, code: string, message: string, close: boolean, extra = ''): Buffer {
@@ -129,7 +131,7 @@ export class MeteredPipe {
       this.down.pause();
       this.up.once('drain', () => {
         this.upFull = false;
-        if (this.state !== 'closed') this.down.resume();
+        if (this.state !== 'closed' && !this.readPaused) this.down.resume();
       });
     }
   }
@@ -151,7 +153,18 @@ export class MeteredPipe {
     if (this.state === 'closed') return;
     this.held = this.held === undefined || this.held.length === 0 ? chunk : Buffer.concat([this.held, chunk]);
     this.pump();
+    // Waiting (for a 101, for the connection to go idle, or for owed answers): stop reading, so what is held stays bounded.
+    if (this.waiting()) {
+      this.readPaused = true;
+      this.down.pause();
+    }
   };
+
+  private readPaused = false;
+
+  private waiting(): boolean {
+    return this.state === 'await-upgrade' || this.state === 'await-idle' || (this.state === 'head' && this.queue.length >= MAX_OWED);
+  }
 
   /** Handles held caller bytes until they run out or a wait begins. */
   private pump(): void {
@@ -173,7 +186,7 @@ export class MeteredPipe {
         if (this.body.done) this.afterRequest();
         continue;
       }
-      if (this.state !== 'head') return;
+      if (this.state !== 'head' || this.queue.length >= MAX_OWED) return;
       const held = this.held;
       const e = held.indexOf(CRLF2);
       if (e < 0) {
@@ -300,6 +313,10 @@ export class MeteredPipe {
       return true;
     }
     if (this.state === 'head' && this.held !== undefined && this.held.length > 0) this.pump();
+    if (this.readPaused && !this.waiting()) {
+      this.readPaused = false;
+      if (!this.upFull) this.down.resume();
+    }
     return false;
   }
 
@@ -329,6 +346,7 @@ export class MeteredPipe {
   /** 101 Switching Protocols: from here on both directions are piped unchanged. */
   private toRaw(): void {
     this.state = 'raw';
+    this.readPaused = false;
     const rest = this.held;
     this.held = undefined;
     if (rest !== undefined && rest.length > 0) this.toUp(rest);
