@@ -146,10 +146,6 @@ export function adsRoot(): protobuf.Root {
 /** The grpc-js package definition for the ADS service (messages as plain objects, Any value as Buffer). */
 export function adsPackageDefinition(): protoLoader.PackageDefinition {
   // Its own small descriptor: building a package definition walks every type of the root it is given.
-  return protoLoader.fromJSON(readDescriptor(ADS_DESCRIPTOR) as Record<string, unknown>, {
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
+  // The same conversion as the proxy's own codec (ads-codec.ts), so both decode to identical objects.
+  return protoLoader.fromJSON(readDescriptor(ADS_DESCRIPTOR) as Record<string, unknown>, ADS_OBJECT_OPTIONS as protoLoader.Options);
 }

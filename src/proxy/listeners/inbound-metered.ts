@@ -39,7 +39,7 @@ const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
 const MAX_OWED = 64;
 
 /** A proxy-generated HTTP/1.1 answer carrying `x-trellis-error` (same shape as the L7 path's). */
-export function localReply(status: number, code: string, message: string, close: boolean, extra = ''): Buffer {
+function localReply(status: number, code: string, message: string, close: boolean, extra = ''): Buffer {
   const body = `${code}: ${message.replace(/[\r\n]+/g, ' ')}\n`;
   return Buffer.from(
     `HTTP/1.1 ${status} ${REASON[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
